@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (imports point down or sideways, never up):
+//   pure:  Wire ← POP3, IMAP ← Gateway          (no Foundation, no Dispatch, no C)
+//   edge:  COpenSSL ← TLS,  Transport           (TLS and Transport do not know each other)
+//   glue:  Config (YAML → validated values),  Server (the one session driver)
+//   app:   popgate (arguments, logging bootstrap, signals)
+let package = Package(
+    name: "PopGate",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "popgate", targets: ["popgate"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // Pure protocol code.
+        .target(name: "Wire"),
+        .target(name: "POP3", dependencies: ["Wire"]),
+        .target(name: "IMAP", dependencies: ["Wire"]),
+        .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
+
+        // Edges.
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .target(name: "TLS", dependencies: ["COpenSSL"]),
+        .target(name: "Transport"),
+
+        // Glue.
+        .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Server", dependencies: [
+            "Gateway", "TLS", "Transport", "Config",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // The executable.
+        .executableTarget(name: "popgate", dependencies: [
+            "Server", "Config",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        .testTarget(name: "WireTests", dependencies: ["Wire"]),
+        .testTarget(name: "POP3Tests", dependencies: ["POP3"]),
+        .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "TLSTests", dependencies: ["TLS"]),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

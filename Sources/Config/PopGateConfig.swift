@@ -1,0 +1,110 @@
+import Gateway
+
+/// The whole `popgate.yaml`, validated. Built by `ConfigLoader`; tests of
+/// other modules may build it directly.
+///
+/// Paths (`tls.certificate`, `tls.key`, `backend.ca_file`) are as written in
+/// the file after `ConfigLoader.parse`; `ConfigLoader.load` makes relative
+/// ones relative to the directory of the configuration file.
+public struct PopGateConfig: Sendable, Equatable {
+    /// How a listener speaks TLS to POP3 clients.
+    public enum ListenerTLS: String, Sendable, CaseIterable {
+        /// Plain POP3 only (no STLS offered).
+        case none
+        /// Plain POP3 with STLS (RFC 2595 §4).
+        case starttls
+        /// TLS from the first byte (POP3S, RFC 8314 §3.3).
+        case implicit
+    }
+
+    /// How the gateway speaks TLS to the IMAP backend.
+    public enum BackendTLS: String, Sendable, CaseIterable {
+        /// Clear text: passwords cross to the backend unencrypted.
+        case none
+        /// IMAP STARTTLS (RFC 3501 §6.2.1) before logging in.
+        case starttls
+        /// TLS from the first byte (IMAPS, RFC 8314 §3.3).
+        case implicit
+    }
+
+    /// One socket POP3 clients connect to.
+    public struct Listener: Sendable, Equatable {
+        /// Unique; matches a systemd `FileDescriptorName` under socket activation.
+        public var name: String
+        /// As written, without IPv6 brackets: `0.0.0.0`, `::`, `localhost`.
+        public var host: String
+        /// 0 means "any free port" (tests).
+        public var port: UInt16
+        public var tls: ListenerTLS
+        /// USER/PASS/AUTH accepted before TLS is active on this listener.
+        public var allowPlaintextAuth: Bool
+
+        public init(name: String, host: String, port: UInt16, tls: ListenerTLS = .starttls, allowPlaintextAuth: Bool = false) {
+            self.name = name
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.allowPlaintextAuth = allowPlaintextAuth
+        }
+    }
+
+    /// The certificate the listeners present to POP3 clients (PEM files).
+    public struct ServerTLS: Sendable, Equatable {
+        public var certificate: String
+        public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
+
+    /// The IMAP server users are logged in to.
+    public struct Backend: Sendable, Equatable {
+        /// Without IPv6 brackets.
+        public var host: String
+        /// 1...65535.
+        public var port: UInt16
+        public var tls: BackendTLS
+        /// PEM bundle of trusted CAs; `nil` means the system trust store.
+        public var caFile: String?
+        /// SNI and the name checked in the certificate; `nil` means `host`.
+        public var serverName: String?
+        /// `false` only for testing.
+        public var verifyCertificate: Bool
+
+        public init(host: String, port: UInt16, tls: BackendTLS = .implicit, caFile: String? = nil, serverName: String? = nil, verifyCertificate: Bool = true) {
+            self.host = host
+            self.port = port
+            self.tls = tls
+            self.caFile = caFile
+            self.serverName = serverName
+            self.verifyCertificate = verifyCertificate
+        }
+
+        /// The name to send as SNI and to check in the backend certificate.
+        public var effectiveServerName: String { serverName ?? host }
+    }
+
+    /// Log level names accepted by `log.level`, lowest first (swift-log's `Logger.Level` raw values).
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    public var listeners: [Listener]
+    /// Present when the file has a `tls` section (required when a listener uses TLS).
+    public var tls: ServerTLS?
+    public var backend: Backend
+    /// mailbox, uidl_format, retention.*, timeouts.*, auth.failure_delay; plus
+    /// `backendPlaintextAllowed = (backend.tls == .none)` and
+    /// `backendStartTLS = (backend.tls == .starttls)`.
+    public var gateway: GatewaySettings
+    /// One of `logLevels`.
+    public var logLevel: String
+
+    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info") {
+        self.listeners = listeners
+        self.tls = tls
+        self.backend = backend
+        self.gateway = gateway
+        self.logLevel = logLevel
+    }
+}

@@ -1,0 +1,207 @@
+import IMAP
+import POP3
+import Wire
+
+/// RETR in progress: `UID FETCH uid BODY.PEEK[]`, the literal streamed through the dot-stuffer.
+struct Retrieve: Sendable {
+    var number: MessageNumber
+    var uid: UID
+    var size: UInt64
+    var stuffer = DotStuffer()
+    /// `+OK` went out: from here on only closing the connection can signal a failure.
+    var started = false
+    var bytes: UInt64 = 0
+    var complete = false
+}
+
+/// TOP in progress: `UID FETCH uid BODY.PEEK[]<offset.chunk>` repeated until the filter has what it needs,
+/// so a large message is not fetched whole for a few lines.
+struct Top: Sendable {
+    var number: MessageNumber
+    var uid: UID
+    var filter: TopFilter
+    var stuffer = DotStuffer()
+    var started = false
+    var offset: UInt64 = 0
+    var chunkLength: UInt64
+    var receivedInChunk: UInt64 = 0
+    var sawBody = false
+}
+
+/// The TRANSACTION state (RFC 1939 §5).
+extension GatewaySession {
+    mutating func transactionCommand(_ command: POP3Command) -> [SessionAction] {
+        guard var drop = maildrop else { return [] }
+        switch command {
+        case .capa:
+            return [.sendToClient(capabilityResponse())]
+        case .noop:
+            return [.sendToClient(POP3Response.ok(""))]
+        case .stat:
+            return [.sendToClient(POP3Response.ok("\(drop.visibleCount) \(drop.visibleSize)"))]
+        case .list(nil):
+            var lines: [String] = []
+            lines.reserveCapacity(drop.entries.count)
+            for (index, entry) in drop.entries.enumerated() where !entry.markedDeleted {
+                lines.append("\(index + 1) \(entry.size)")
+            }
+            return [.sendToClient(POP3Response.multiline("\(drop.visibleCount) messages:", lines: lines))]
+        case .list(let number?):
+            guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
+            return [.sendToClient(POP3Response.ok("\(number) \(entry.size)"))]
+        case .uidl(nil):
+            var lines: [String] = []
+            lines.reserveCapacity(drop.entries.count)
+            for (index, entry) in drop.entries.enumerated() where !entry.markedDeleted {
+                lines.append("\(index + 1) \(uidl(entry, drop))")
+            }
+            return [.sendToClient(POP3Response.multiline("", lines: lines))]
+        case .uidl(let number?):
+            guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
+            return [.sendToClient(POP3Response.ok("\(number) \(uidl(entry, drop))"))]
+        case .dele(let number):
+            guard drop.visibleEntry(number) != nil else { return missing(number, in: drop) }
+            drop.markDeleted(number)
+            maildrop = drop
+            return [.sendToClient(POP3Response.ok("Marked to be deleted."))]
+        case .rset:
+            _ = drop.unmarkAll()
+            maildrop = drop
+            return [.sendToClient(POP3Response.ok(""))]
+        case .retr(let number):
+            guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
+            guard !backendLost else { return backendGoneAnswer() }
+            phase = .retrieve(Retrieve(number: number, uid: entry.uid, size: entry.size))
+            return sendIMAP(.uidFetch(UIDSet([entry.uid]), items: [.bodyPeek(partial: nil)]))
+        case .top(let number, let lines):
+            guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
+            guard !backendLost else { return backendGoneAnswer() }
+            let chunk = UInt64(settings.limits.topChunkSize)
+            // A small message is cheapest in one whole fetch (chunkLength 0 means "whole").
+            let top = Top(number: number, uid: entry.uid, filter: TopFilter(bodyLines: lines), chunkLength: entry.size <= chunk ? 0 : chunk)
+            phase = .top(top)
+            return sendIMAP(.uidFetch(UIDSet([entry.uid]), items: [.bodyPeek(partial: top.chunkLength == 0 ? nil : .init(offset: 0, length: chunk))]))
+        case .quit:
+            return quit()
+        case .user, .pass, .auth, .apop:
+            return commandFailed("Already logged in.")
+        case .stls:
+            return commandFailed("STLS is only allowed before login.")
+        }
+    }
+
+    func uidl(_ entry: Maildrop.Entry, _ drop: Maildrop) -> String {
+        settings.uidlFormat.uidl(uid: entry.uid.rawValue, uidValidity: drop.uidValidity.rawValue)
+    }
+
+    /// `-ERR` for a message number that is out of range or marked deleted (RFC 1939 §5).
+    mutating func missing(_ number: MessageNumber, in drop: Maildrop) -> [SessionAction] {
+        switch drop.lookup(number) {
+        case .deleted: commandFailed("Message \(number) is deleted.")
+        case .noSuchMessage, .found: commandFailed("There's no message \(number).")
+        }
+    }
+
+    mutating func backendGoneAnswer() -> [SessionAction] {
+        endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost.", code: .sysTemp))
+    }
+
+    // MARK: RETR
+
+    mutating func retrieveResponse(_ response: IMAPResponse) -> [SessionAction] {
+        guard case .retrieve(var state) = phase else { return [] }
+        var output: [UInt8] = []
+        switch response {
+        case .fetchBodyBegin(_, _, let size):
+            guard size != nil, !state.started else { break }
+            state.started = true
+            output = POP3Response.ok("\(state.size) octets")
+        case .fetchBodyBytes(let bytes):
+            guard state.started, !state.complete else { break }
+            state.bytes += UInt64(bytes.count)
+            state.stuffer.process(bytes, into: &output)
+        case .fetchBodyEnd:
+            guard state.started, !state.complete else { break }
+            state.complete = true
+            state.stuffer.finish(into: &output)
+        default:
+            break
+        }
+        phase = .retrieve(state)
+        return output.isEmpty ? [] : [.sendToClient(output)]
+    }
+
+    mutating func retrieveTagged(_ condition: IMAPCondition) -> [SessionAction] {
+        guard case .retrieve(let state) = phase else { return [] }
+        if state.started {
+            guard state.complete, condition.status == .ok else {
+                return endSession(.backendError, notifyClient: nil)
+            }
+            maildrop?.markRetrieved(state.number)
+            summary.retrieved += 1
+            summary.retrievedBytes += state.bytes
+            phase = .transaction
+            return processClientInput()
+        }
+        phase = .transaction
+        if condition.status == .ok {
+            // UID FETCH of an expunged UID answers OK with no data (RFC 3501 §6.4.8).
+            return [.sendToClient(POP3Response.err("Message \(state.number) was removed by another client."))] + processClientInput()
+        }
+        return [.sendToClient(POP3Response.err("Backend could not fetch the message.", code: .sysTemp))] + processClientInput()
+    }
+
+    // MARK: TOP
+
+    mutating func topResponse(_ response: IMAPResponse) -> [SessionAction] {
+        guard case .top(var state) = phase else { return [] }
+        var output: [UInt8] = []
+        switch response {
+        case .fetchBodyBegin(_, _, let size):
+            guard size != nil else { break }
+            state.sawBody = true
+            state.receivedInChunk = 0
+            if !state.started {
+                state.started = true
+                output = POP3Response.ok("")
+            }
+        case .fetchBodyBytes(let bytes):
+            guard state.started else { break }
+            state.receivedInChunk += UInt64(bytes.count)
+            if !state.filter.isComplete {
+                var filtered: [UInt8] = []
+                state.filter.process(bytes, into: &filtered)
+                state.stuffer.process(filtered, into: &output)
+            }
+        default:
+            break
+        }
+        phase = .top(state)
+        return output.isEmpty ? [] : [.sendToClient(output)]
+    }
+
+    mutating func topTagged(_ condition: IMAPCondition) -> [SessionAction] {
+        guard case .top(var state) = phase else { return [] }
+        guard condition.status == .ok else {
+            if state.started { return endSession(.backendError, notifyClient: nil) }
+            phase = .transaction
+            return [.sendToClient(POP3Response.err("Backend could not fetch the message.", code: .sysTemp))] + processClientInput()
+        }
+        guard state.started else {
+            phase = .transaction
+            return [.sendToClient(POP3Response.err("Message \(state.number) was removed by another client."))] + processClientInput()
+        }
+        let endOfMessage = state.chunkLength == 0 || !state.sawBody || state.receivedInChunk < state.chunkLength
+        if state.filter.isComplete || endOfMessage {
+            var output: [UInt8] = []
+            state.stuffer.finish(into: &output)
+            summary.topCount += 1
+            phase = .transaction
+            return [.sendToClient(output)] + processClientInput()
+        }
+        state.offset += state.chunkLength
+        state.sawBody = false
+        phase = .top(state)
+        return sendIMAP(.uidFetch(UIDSet([state.uid]), items: [.bodyPeek(partial: .init(offset: state.offset, length: state.chunkLength))]))
+    }
+}

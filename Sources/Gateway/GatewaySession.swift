@@ -1,0 +1,362 @@
+import IMAP
+import POP3
+import Wire
+
+/// One POP3 client session translated onto one IMAP backend session: a pure state machine.
+///
+/// The driver feeds `SessionEvent`s and performs the returned `SessionAction`s in order. Nothing here
+/// touches a socket, a clock or a logger. The sub-flows live in extensions:
+/// `+Authorization` (USER/PASS/AUTH/STLS/CAPA), `+Login` (the IMAP login and snapshot),
+/// `+Transaction` (STAT/LIST/UIDL/DELE/RSET/RETR/TOP), `+Update` (QUIT and the retention policy).
+///
+/// Commands are handled one at a time: while one waits for the backend, later pipelined commands stay
+/// in the line framer, so answers always leave in order (RFC 2449 PIPELINING).
+public struct GatewaySession: Sendable {
+    public let settings: GatewaySettings
+    let listener: ListenerContext
+
+    var tlsActive: Bool
+    var framer: LineFramer
+    var phase: Phase = .notStarted
+
+    // Backend side.
+    var backend: BackendLink = .none
+    var imap = IMAPResponseParser()
+    var tagCounter = 0
+    var currentTag: IMAPTag?
+    /// Segments of a command with synchronising literals, sent one per continuation request.
+    var pendingSegments: [[UInt8]] = []
+    var capabilities: Set<String> = []
+    var maildrop: Maildrop?
+    var backendLost = false
+
+    // Bookkeeping.
+    var summary = SessionSummary()
+    var badLines = 0
+    var errors = 0
+    var authFailures = 0
+    var throttled = false
+    var shuttingDown = false
+
+    /// POP3 line limit: RFC 2449 says 255 octets per command; AUTH responses get more room.
+    public static let maxLineLength = 512
+
+    public init(settings: GatewaySettings, listener: ListenerContext) {
+        self.settings = settings
+        self.listener = listener
+        self.tlsActive = listener.tlsActive
+        self.framer = LineFramer(maxLineLength: Self.maxLineLength)
+    }
+
+    enum Phase: Sendable {
+        case notStarted
+        case authorization(user: String?)
+        /// AUTH PLAIN without initial response: the next line is the client's SASL response.
+        case saslResponse
+        case clientTLSHandshake
+        case login(Login)
+        /// A failed login is answered after `authFailureDelay`.
+        case loginFailed(response: [UInt8], close: Bool)
+        case transaction
+        case retrieve(Retrieve)
+        case top(Top)
+        case update(Update)
+        case closed
+    }
+
+    enum BackendLink: Sendable, Equatable {
+        case none
+        case connecting
+        case connected
+    }
+
+    // MARK: Events
+
+    /// The greeting; for an implicit-TLS listener the driver calls this after the handshake.
+    public mutating func start() -> [SessionAction] {
+        guard case .notStarted = phase else { return [] }
+        phase = .authorization(user: nil)
+        return [
+            .sendToClient(POP3Response.ok("PopGate POP3 gateway ready.")),
+            .scheduleTimer(.idle, after: settings.idleTimeout),
+        ]
+    }
+
+    public mutating func handle(_ event: SessionEvent) -> [SessionAction] {
+        if case .closed = phase { return [] }
+        switch event {
+        case .clientDataReceived(let bytes):
+            framer.append(bytes)
+            return processClientInput()
+        case .clientTLSEstablished:
+            return clientTLSEstablished()
+        case .clientClosed:
+            return endSession(.clientGone, notifyClient: nil)
+        case .backendConnected(let encrypted):
+            return backendConnected(encrypted: encrypted)
+        case .backendConnectFailed(let reason):
+            return backendFailed(reason: "connect failed: \(reason)")
+        case .backendDataReceived(let bytes):
+            return backendDataReceived(bytes)
+        case .backendTLSEstablished:
+            return backendTLSEstablished()
+        case .backendTLSFailed(let reason):
+            return backendFailed(reason: "TLS failed: \(reason)")
+        case .backendClosed(let reason):
+            return backendFailed(reason: reason.map { "connection closed: \($0)" } ?? "connection closed")
+        case .timerFired(let timer):
+            return timerFired(timer)
+        case .clientOutputThrottled(let on):
+            throttled = on
+            return []
+        case .shutdownRequested:
+            shuttingDown = true
+            return isWaitingForCommand ? endSession(.shutdown, notifyClient: POP3Response.err("Server shutting down.", code: .sysTemp)) : []
+        }
+    }
+
+    /// True when the next client line may be processed.
+    var isWaitingForCommand: Bool {
+        switch phase {
+        case .authorization, .saslResponse, .transaction: true
+        case .notStarted, .clientTLSHandshake, .login, .loginFailed, .retrieve, .top, .update, .closed: false
+        }
+    }
+
+    // MARK: Client input
+
+    mutating func processClientInput() -> [SessionAction] {
+        var actions: [SessionAction] = []
+        while isWaitingForCommand {
+            guard let event = framer.next() else { break }
+            actions.append(.scheduleTimer(.idle, after: settings.idleTimeout))
+            if shuttingDown {
+                actions += endSession(.shutdown, notifyClient: POP3Response.err("Server shutting down.", code: .sysTemp))
+                break
+            }
+            switch event {
+            case .tooLong:
+                badLines += 1
+                if badLines >= settings.limits.maxBadLines {
+                    actions += endSession(.tooManyErrors, notifyClient: POP3Response.err("Line too long; too many errors, closing connection."))
+                } else {
+                    actions.append(.sendToClient(POP3Response.err("Line too long.")))
+                }
+            case .line(let line):
+                actions += handleLine(line)
+            }
+        }
+        return actions
+    }
+
+    mutating func handleLine(_ line: [UInt8]) -> [SessionAction] {
+        if case .saslResponse = phase {
+            return saslResponseReceived(line)
+        }
+        switch POP3CommandParser.parse(line[...]) {
+        case .failure(let error):
+            return commandFailed(error.description)
+        case .success(let command):
+            if case .transaction = phase {
+                return transactionCommand(command)
+            }
+            return authorizationCommand(command)
+        }
+    }
+
+    /// `-ERR` for a bad or misplaced command; too many of them end the session.
+    mutating func commandFailed(_ reason: String, code: ResponseCode? = nil) -> [SessionAction] {
+        errors += 1
+        if errors >= settings.limits.maxErrors {
+            return endSession(.tooManyErrors, notifyClient: POP3Response.err("Too many errors, closing connection.", code: code))
+        }
+        return [.sendToClient(POP3Response.err(reason, code: code))]
+    }
+
+    // MARK: Timers
+
+    mutating func timerFired(_ timer: SessionTimer) -> [SessionAction] {
+        switch timer {
+        case .idle:
+            if isWaitingForCommand || isClientTLSHandshake {
+                // RFC 1939 §3: the autologout timer ends the session WITHOUT entering UPDATE.
+                return endSession(.timeout, notifyClient: isClientTLSHandshake ? nil : POP3Response.err("Disconnected for inactivity."))
+            }
+            // A command is in progress (e.g. a long download): that is not idleness.
+            return [.scheduleTimer(.idle, after: settings.idleTimeout)]
+        case .backend:
+            if throttled {
+                // The backend is quiet because we stopped reading it while the client drains.
+                return [.scheduleTimer(.backend, after: settings.backendTimeout)]
+            }
+            return backendFailed(reason: "no answer within \(settings.backendTimeout)")
+        case .authFailureDelay:
+            guard case .loginFailed(let response, let close) = phase else { return [] }
+            if close {
+                return endSession(.tooManyErrors, notifyClient: response)
+            }
+            phase = .authorization(user: nil)
+            return [.sendToClient(response)] + processClientInput()
+        }
+    }
+
+    var isClientTLSHandshake: Bool {
+        if case .clientTLSHandshake = phase { return true }
+        return false
+    }
+
+    // MARK: Ending
+
+    /// Ends the session without entering UPDATE: nothing is applied on the backend.
+    mutating func endSession(_ ending: SessionSummary.Ending, notifyClient: [UInt8]?) -> [SessionAction] {
+        if case .closed = phase { return [] }
+        phase = .closed
+        summary.ending = ending
+        var actions: [SessionAction] = [.cancelTimer(.idle), .cancelTimer(.backend), .cancelTimer(.authFailureDelay)]
+        if let notifyClient { actions.append(.sendToClient(notifyClient)) }
+        actions.append(.closeClient)
+        if backend != .none {
+            if backend == .connected && !backendLost {
+                actions.append(.sendToBackend(Array("Z LOGOUT\r\n".utf8)))
+            }
+            actions.append(.closeBackend)
+            backend = .none
+        }
+        actions.append(.sessionEnded(summary))
+        return actions
+    }
+
+    // MARK: Backend plumbing
+
+    /// Sends one IMAP command with a fresh tag and arms the backend timer.
+    mutating func sendIMAP(_ command: IMAPCommand) -> [SessionAction] {
+        tagCounter += 1
+        let tag = IMAPTag("P\(tagCounter)")
+        currentTag = tag
+        var segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains("LITERAL+"))
+        let first = segments.removeFirst()
+        pendingSegments = segments
+        return [.sendToBackend(first), .scheduleTimer(.backend, after: settings.backendTimeout)]
+    }
+
+    mutating func backendDataReceived(_ bytes: [UInt8]) -> [SessionAction] {
+        imap.append(bytes)
+        var actions: [SessionAction] = []
+        if currentTag != nil {
+            // Data is flowing: the round trip is alive.
+            actions.append(.scheduleTimer(.backend, after: settings.backendTimeout))
+        }
+        while true {
+            if case .closed = phase { break }
+            let response: IMAPResponse?
+            do {
+                response = try imap.next()
+            } catch {
+                actions += backendFailed(reason: "unparsable response (\(error))")
+                break
+            }
+            guard let response else { break }
+            actions += backendResponse(response)
+        }
+        return actions
+    }
+
+    /// Routes one backend response to the phase that waits for it.
+    mutating func backendResponse(_ response: IMAPResponse) -> [SessionAction] {
+        switch response {
+        case .capability(let list):
+            capabilities = Set(list)
+            return []
+        case .continuationRequest:
+            if !pendingSegments.isEmpty {
+                return [.sendToBackend(pendingSegments.removeFirst())]
+            }
+        case .tagged(let tag, let condition):
+            if case .capability(let list)? = condition.code { capabilities = Set(list) }
+            guard tag == currentTag else {
+                return backendFailed(reason: "unexpected tag \(tag)")
+            }
+            currentTag = nil
+            pendingSegments = []
+            var actions: [SessionAction] = [.cancelTimer(.backend)]
+            actions += taggedResponse(condition)
+            return actions
+        case .untagged(let condition):
+            if case .capability(let list)? = condition.code { capabilities = Set(list) }
+        default:
+            break
+        }
+        switch phase {
+        case .login:
+            return loginResponse(response)
+        case .retrieve:
+            return retrieveResponse(response)
+        case .top:
+            return topResponse(response)
+        case .update, .transaction, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
+            // Unsolicited EXISTS/EXPUNGE/FETCH FLAGS and friends: the snapshot is fixed, nothing to do.
+            return []
+        }
+    }
+
+    mutating func taggedResponse(_ condition: IMAPCondition) -> [SessionAction] {
+        switch phase {
+        case .login:
+            return loginTagged(condition)
+        case .retrieve:
+            return retrieveTagged(condition)
+        case .top:
+            return topTagged(condition)
+        case .update:
+            return updateTagged(condition)
+        case .transaction, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
+            return []
+        }
+    }
+
+    /// The backend is gone or unusable. Nothing is applied; what the client hears depends on where we were.
+    mutating func backendFailed(reason: String) -> [SessionAction] {
+        let wasConnected = backend != .none
+        backendLost = true
+        var actions: [SessionAction] = [.log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
+        switch phase {
+        case .login:
+            backend = .none
+            backendLost = false
+            currentTag = nil
+            imap = IMAPResponseParser()
+            capabilities = []
+            if wasConnected { actions.append(.closeBackend) }
+            actions.append(.cancelTimer(.backend))
+            phase = .authorization(user: nil)
+            actions.append(.sendToClient(POP3Response.err("Backend server unavailable, try again later.", code: .sysTemp)))
+            actions += processClientInput()
+            return actions
+        case .retrieve(let state) where state.started:
+            // Mid multi-line response: an -ERR would be read as message text; only closing is honest.
+            return actions + endSession(.backendError, notifyClient: nil)
+        case .top(let state) where state.started:
+            return actions + endSession(.backendError, notifyClient: nil)
+        case .retrieve, .top:
+            return actions + endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost.", code: .sysTemp))
+        case .update:
+            summary.retention = "failed"
+            return actions + endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost; some deleted messages were not removed.", code: .sysTemp))
+        case .transaction:
+            // Nobody is waiting: the next command gets the error.
+            backend = .none
+            return actions + [.closeBackend, .cancelTimer(.backend)]
+        case .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted:
+            if wasConnected { actions.append(.closeBackend) }
+            backend = .none
+            return actions
+        case .closed:
+            return []
+        }
+    }
+}
+
+extension GatewaySession {
+    /// The user name the client gave (for log metadata); never the password.
+    public var currentUser: String? { summary.user }
+}

@@ -1,0 +1,105 @@
+import IMAP
+import POP3
+
+/// The POP3 maildrop: a snapshot of the IMAP folder taken once at login.
+///
+/// Number spaces (house style 5), defined here once:
+/// - `MessageNumber` (POP3, 1-based): the index of an entry in `entries` plus one. Fixed for the whole
+///   session (RFC 1939 §5: numbers never shift, deleted messages keep theirs).
+/// - `UID` (IMAP): what every backend command after the snapshot uses, so expunges by other clients
+///   (which shift IMAP sequence numbers) can never make us touch the wrong message.
+/// - `UIDValidity`: with the UID, the stable identity behind the UIDL.
+/// IMAP sequence numbers are used nowhere after the snapshot.
+public struct Maildrop: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var uid: UID
+        /// RFC822.SIZE: the message size with CRLF line endings, as Dovecot's POP3 reports it.
+        public var size: UInt64
+        public var markedDeleted = false
+        public var retrieved = false
+
+        public init(uid: UID, size: UInt64) {
+            self.uid = uid
+            self.size = size
+        }
+    }
+
+    public private(set) var entries: [Entry]
+    public let uidValidity: UIDValidity
+
+    /// Entries must be in ascending UID order (the snapshot sorts them).
+    public init(entries: [Entry], uidValidity: UIDValidity) {
+        self.entries = entries
+        self.uidValidity = uidValidity
+    }
+
+    public enum Lookup: Equatable {
+        case found(Entry)
+        case noSuchMessage
+        case deleted
+    }
+
+    public func lookup(_ number: MessageNumber) -> Lookup {
+        guard number.rawValue >= 1, number.rawValue <= entries.count else { return .noSuchMessage }
+        let entry = entries[number.rawValue - 1]
+        return entry.markedDeleted ? .deleted : .found(entry)
+    }
+
+    /// The entry when it exists and is not marked deleted.
+    public func visibleEntry(_ number: MessageNumber) -> Entry? {
+        if case .found(let entry) = lookup(number) { return entry }
+        return nil
+    }
+
+    /// Messages not marked deleted, and their total size (STAT).
+    public var visibleCount: Int { entries.lazy.filter { !$0.markedDeleted }.count }
+    public var visibleSize: UInt64 { entries.lazy.filter { !$0.markedDeleted }.reduce(0) { $0 + $1.size } }
+
+    public var deletedUIDs: [UID] { entries.filter(\.markedDeleted).map(\.uid) }
+    public var retrievedUIDs: [UID] { entries.filter(\.retrieved).map(\.uid) }
+
+    public mutating func markDeleted(_ number: MessageNumber) { entries[number.rawValue - 1].markedDeleted = true }
+    public mutating func markRetrieved(_ number: MessageNumber) { entries[number.rawValue - 1].retrieved = true }
+
+    /// RSET: unmarks every deletion. Returns how many were unmarked.
+    public mutating func unmarkAll() -> Int {
+        var count = 0
+        for index in entries.indices where entries[index].markedDeleted {
+            entries[index].markedDeleted = false
+            count += 1
+        }
+        return count
+    }
+
+    /// Builds the snapshot from the `UID FETCH 1:* (UID RFC822.SIZE FLAGS)` answer.
+    ///
+    /// Left out: messages another client flagged `\Deleted` (webmail deleted them, POP3 no longer offers
+    /// them) and, when given, messages carrying the retention keyword of `flag` mode.
+    public static func snapshot(_ fetched: [FetchedSummary], uidValidity: UIDValidity, hiddenKeyword: String?) -> Maildrop {
+        let hidden = hiddenKeyword.map { $0.lowercased() }
+        var entries: [Entry] = []
+        entries.reserveCapacity(fetched.count)
+        var seen = Set<UID>()
+        for item in fetched.sorted(by: { $0.uid < $1.uid }) {
+            guard seen.insert(item.uid).inserted else { continue }
+            let flags = item.flags.map { $0.lowercased() }
+            if flags.contains("\\deleted") { continue }
+            if let hidden, flags.contains(hidden) { continue }
+            entries.append(Entry(uid: item.uid, size: item.size))
+        }
+        return Maildrop(entries: entries, uidValidity: uidValidity)
+    }
+}
+
+/// One message as the snapshot FETCH described it.
+public struct FetchedSummary: Sendable, Equatable {
+    public var uid: UID
+    public var size: UInt64
+    public var flags: [String]
+
+    public init(uid: UID, size: UInt64, flags: [String]) {
+        self.uid = uid
+        self.size = size
+        self.flags = flags
+    }
+}

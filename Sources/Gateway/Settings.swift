@@ -1,0 +1,89 @@
+/// What the translation needs to know, already validated. Built by `Config`
+/// from the YAML file; tests build it directly.
+public struct GatewaySettings: Sendable, Equatable {
+    /// The IMAP folder that is the POP3 maildrop.
+    public var mailbox: String
+    public var uidlFormat: UIDLFormat
+    public var retention: RetentionPolicy
+    /// RFC 1939 §3: at least 10 minutes.
+    public var idleTimeout: Duration
+    /// How long one backend round trip (connect, greeting, a command) may take.
+    public var backendTimeout: Duration
+    /// Delay before answering a failed login, so the gateway is no fast password oracle.
+    public var authFailureDelay: Duration
+    /// The backend connection is `tls: none` by explicit choice, so credentials
+    /// may cross it in the clear.
+    public var backendPlaintextAllowed: Bool
+    /// Backend `tls: starttls`: the machine issues STARTTLS before logging in.
+    public var backendStartTLS: Bool
+    public var limits: Limits
+
+    public init(
+        mailbox: String = "INBOX",
+        uidlFormat: UIDLFormat = .dovecotDefault,
+        retention: RetentionPolicy = RetentionPolicy(),
+        idleTimeout: Duration = .seconds(600),
+        backendTimeout: Duration = .seconds(30),
+        authFailureDelay: Duration = .seconds(2),
+        backendPlaintextAllowed: Bool = false,
+        backendStartTLS: Bool = false,
+        limits: Limits = Limits()
+    ) {
+        self.mailbox = mailbox
+        self.uidlFormat = uidlFormat
+        self.retention = retention
+        self.idleTimeout = idleTimeout
+        self.backendTimeout = backendTimeout
+        self.authFailureDelay = authFailureDelay
+        self.backendPlaintextAllowed = backendPlaintextAllowed
+        self.backendStartTLS = backendStartTLS
+        self.limits = limits
+    }
+
+    /// Every limit is named (house style 6).
+    public struct Limits: Sendable, Equatable {
+        /// Over-long command lines tolerated before the connection is closed.
+        public var maxBadLines: Int = 3
+        /// Unknown or failing commands tolerated before the connection is closed.
+        public var maxErrors: Int = 20
+        /// Failed logins on one connection before it is closed.
+        public var maxAuthFailures: Int = 3
+        /// Messages offered in one maildrop; more is a `[SYS/PERM]` refusal.
+        public var maxMessages: Int = 1_000_000
+        /// Chunk size for the partial fetches that serve TOP.
+        public var topChunkSize: Int = 64 * 1024
+        public init() {}
+    }
+}
+
+/// What happens on the IMAP side when a POP3 session ends with QUIT.
+public struct RetentionPolicy: Sendable, Equatable {
+    public enum OnRetrieve: String, Sendable, Equatable, CaseIterable {
+        /// RETR'd messages get `\Seen` at QUIT.
+        case seen
+        case none
+    }
+
+    public enum OnDelete: String, Sendable, Equatable, CaseIterable {
+        /// `\Deleted` + `UID EXPUNGE` of exactly the DELE'd UIDs (needs UIDPLUS).
+        case expunge
+        /// `UID MOVE` to `moveTo` (COPY + STORE + UID EXPUNGE without MOVE).
+        case move
+        /// Keep in place, add `flagKeyword` and `\Seen`; hidden from later POP3 snapshots.
+        case flag
+        /// Nothing is removed, only `\Seen` is set.
+        case keep
+    }
+
+    public var onRetrieve: OnRetrieve
+    public var onDelete: OnDelete
+    public var moveTo: String
+    public var flagKeyword: String
+
+    public init(onRetrieve: OnRetrieve = .seen, onDelete: OnDelete = .flag, moveTo: String = "Trash", flagKeyword: String = "$POP3Deleted") {
+        self.onRetrieve = onRetrieve
+        self.onDelete = onDelete
+        self.moveTo = moveTo
+        self.flagKeyword = flagKeyword
+    }
+}

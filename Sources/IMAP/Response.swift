@@ -1,0 +1,93 @@
+/// The status of a condition response (RFC 3501 §7.1).
+public enum IMAPStatus: Sendable, Equatable {
+    case ok, no, bad, preauth, bye
+}
+
+/// A response code, the bracketed part of a condition (RFC 3501 §7.1, RFC 5530, RFC 4315):
+///
+///     S: A2 NO [AUTHENTICATIONFAILED] Authentication failed.
+public enum IMAPResponseCode: Sendable, Equatable {
+    case alert, parse, readOnly, readWrite, tryCreate
+    /// Capability names uppercased, e.g. `["IMAP4REV1", "AUTH=PLAIN", "SASL-IR", "LITERAL+"]`.
+    case capability([String])
+    case uidValidity(UIDValidity)
+    case uidNext(UID)
+    /// Flags as sent, e.g. `["\\Seen", "\\*"]`.
+    case permanentFlags([String])
+    case inUse, authenticationFailed, authorizationFailed, unavailable, expired, privacyRequired
+    case contactAdmin, noPerm, limit, overQuota, serverBug, nonExistent, alreadyExists, cannot
+    /// Any other code (COPYUID, HIGHESTMODSEQ, …): name uppercased, argument the raw text up to "]".
+    case other(name: String, argument: String?)
+}
+
+/// `OK`/`NO`/`BAD`/`PREAUTH`/`BYE`, an optional response code and the human-readable text.
+public struct IMAPCondition: Sendable, Equatable {
+    public var status: IMAPStatus
+    public var code: IMAPResponseCode?
+    public var text: String
+
+    public init(status: IMAPStatus, code: IMAPResponseCode? = nil, text: String) {
+        self.status = status
+        self.code = code
+        self.text = text
+    }
+}
+
+/// One data item of a FETCH response other than a message body (RFC 3501 §7.4.2).
+public enum FetchAttribute: Sendable, Equatable {
+    case uid(UID)
+    case rfc822Size(UInt64)
+    /// Flags keep their case as sent, e.g. `"\\Seen"`, `"$POP3Deleted"`.
+    case flags([String])
+    /// Any other attribute (ENVELOPE, MODSEQ, INTERNALDATE, …), its value skipped. The name is uppercased.
+    case other(name: String)
+}
+
+/// One event of the server's response stream.
+///
+/// FETCH responses are streamed: a message body is never buffered whole.
+///
+///     S: * 2 FETCH (UID 7 BODY[] {5}
+///     S: hello)
+///
+/// gives `fetchBegin(2)`, `fetchAttribute(.uid(7))`, `fetchBodyBegin(section: "", origin: nil, size: 5)`,
+/// one or more `fetchBodyBytes`, `fetchBodyEnd`, `fetchEnd`.
+public enum IMAPResponse: Sendable, Equatable {
+    /// `+ text` or `+` alone (text ""); for AUTHENTICATE the text is the base64 challenge.
+    case continuationRequest(text: String)
+    /// `A1 OK [CODE] text`
+    case tagged(IMAPTag, IMAPCondition)
+    /// `* OK/NO/BAD/PREAUTH/BYE [CODE] text`
+    case untagged(IMAPCondition)
+    /// `* CAPABILITY ...`, names uppercased.
+    case capability([String])
+    case exists(UInt32)
+    case recent(UInt32)
+    case expunge(SequenceNumber)
+    /// `* FLAGS (...)`, flags as sent.
+    case flags([String])
+    /// `* 12 FETCH (`
+    case fetchBegin(SequenceNumber)
+    case fetchAttribute(FetchAttribute)
+    /// `BODY[section]<origin>` followed by a literal (`size` octets follow as `fetchBodyBytes`), a quoted
+    /// string (`size` is its byte count) or NIL (`size` nil, no bytes). Always followed by `fetchBodyEnd`.
+    case fetchBodyBegin(section: String, origin: UInt64?, size: Int?)
+    /// A chunk of the body, at most `Options.maxBodyChunk` bytes, emitted as soon as bytes are available.
+    case fetchBodyBytes([UInt8])
+    case fetchBodyEnd
+    /// The closing ")" of FETCH and its CRLF.
+    case fetchEnd
+    /// Any other untagged response (LIST, STATUS, ENABLED, VANISHED, ID, unknown…), fully consumed.
+    /// The keyword is uppercased.
+    case other(keyword: String)
+}
+
+/// Why the response stream cannot be parsed. After any of these the connection is unusable.
+public enum IMAPParseError: Error, Sendable, Equatable {
+    /// A line (or the part of one between literals) exceeded `Options.maxLineLength`.
+    case lineTooLong
+    /// A literal other than a message body exceeded `Options.maxLiteralSize`.
+    case literalTooLarge
+    /// The bytes do not follow the grammar; the text says where (sanitised, safe to log).
+    case malformed(String)
+}

@@ -1,0 +1,127 @@
+import TLS
+import Transport
+
+/// A connection with optional TLS on top: the one place where the transport and the TLS engine meet.
+///
+/// Confined to its connection's event loop queue, like the connection itself.
+final class Channel: @unchecked Sendable {
+    let connection: Connection
+    private(set) var tls: TLSConnection?
+    private var handshaking = false
+    private var closed = false
+
+    /// Plaintext received (after decryption when TLS is on).
+    var onData: (([UInt8]) -> Void)?
+    /// The TLS handshake asked for with `startTLS` finished or failed.
+    var onHandshake: ((TLSError?) -> Void)?
+    /// The peer closed (nil) or the connection failed; called once.
+    var onClosed: ((String?) -> Void)?
+
+    init(connection: Connection) {
+        self.connection = connection
+    }
+
+    func start() {
+        connection.onRead = { [weak self] bytes in self?.received(bytes) }
+        connection.onClose = { [weak self] error in self?.closedByPeer(error.map { "\($0)" }) }
+        connection.start()
+    }
+
+    var isEncrypted: Bool { tls?.isHandshakeComplete ?? false }
+    var protocolVersion: String? { tls?.protocolVersion }
+
+    /// Starts a TLS handshake; ciphertext from here on goes through the engine.
+    func startTLS(context: TLSContext, serverName: String?) {
+        do {
+            tls = try TLSConnection(context: context, serverName: serverName)
+        } catch {
+            onHandshake?(error)
+            return
+        }
+        handshaking = true
+        drive()
+    }
+
+    private func received(_ bytes: ArraySlice<UInt8>) {
+        guard !closed else { return }
+        guard let tls else {
+            onData?(Array(bytes))
+            return
+        }
+        tls.feed(ciphertext: bytes)
+        drive()
+    }
+
+    private func drive() {
+        guard let tls, !closed else { return }
+        if handshaking {
+            let result = tls.handshake()
+            flushCiphertext()
+            switch result {
+            case .incomplete:
+                return
+            case .failed(let error):
+                handshaking = false
+                onHandshake?(error)
+                return
+            case .complete:
+                handshaking = false
+                onHandshake?(nil)
+                guard !closed else { return }
+            }
+        }
+        var plaintext: [UInt8] = []
+        let result = tls.read(into: &plaintext)
+        flushCiphertext()
+        if !plaintext.isEmpty { onData?(plaintext) }
+        if case .failed(let error) = result, !closed {
+            closedByPeer(error == .closed ? nil : "\(error)")
+        }
+    }
+
+    private func flushCiphertext() {
+        guard let tls, tls.hasPendingCiphertext else { return }
+        connection.write(tls.takeCiphertext())
+    }
+
+    func write(_ bytes: [UInt8]) {
+        guard !closed else { return }
+        if let tls {
+            if case .failed(let error) = tls.write(plaintext: bytes) {
+                flushCiphertext()
+                closedByPeer("\(error)")
+                return
+            }
+            flushCiphertext()
+        } else {
+            connection.write(bytes)
+        }
+    }
+
+    /// Flushes what is queued (with a TLS close_notify) and closes.
+    func close() {
+        guard !closed else { return }
+        closed = true
+        if let tls, tls.isHandshakeComplete {
+            tls.shutdown()
+            flushCiphertext()
+        }
+        connection.close(flush: true)
+        dropCallbacks()
+    }
+
+    private func closedByPeer(_ reason: String?) {
+        guard !closed else { return }
+        closed = true
+        let callback = onClosed
+        connection.close(flush: false)
+        dropCallbacks()
+        callback?(reason)
+    }
+
+    private func dropCallbacks() {
+        onData = nil
+        onHandshake = nil
+        onClosed = nil
+    }
+}

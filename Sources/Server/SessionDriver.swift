@@ -1,0 +1,257 @@
+import Config
+import Gateway
+import Logging
+import TLS
+import Transport
+
+/// Drives one `GatewaySession`: feeds it events and performs its actions with exactly one `run(_:)`.
+/// It decides nothing about the protocol.
+///
+/// Confined to one event loop: every callback and every method runs on `loop.queue`.
+final class SessionDriver: @unchecked Sendable {
+    let id: String
+    let loop: EventLoop
+    private var machine: GatewaySession
+    private let client: Channel
+    private var backend: Channel?
+    private var timers: [SessionTimer: Transport.Timer] = [:]
+    private let environment: ServerEnvironment
+    private let listener: PopGateConfig.Listener
+    private var logger: Logger
+    private let startedAt: ContinuousClock.Instant
+    private var ended = false
+    private let onEnd: (SessionDriver) -> Void
+
+    init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
+        self.id = id
+        self.loop = connection.loop
+        self.client = Channel(connection: connection)
+        self.listener = listener
+        self.environment = environment
+        self.onEnd = onEnd
+        self.startedAt = .now
+        var logger = logger
+        logger[metadataKey: LogKey.session] = .string(id)
+        logger[metadataKey: LogKey.client] = .string(connection.peerAddress?.description ?? "unknown")
+        logger[metadataKey: LogKey.listener] = .string(listener.name)
+        self.logger = logger
+        self.machine = GatewaySession(
+            settings: environment.config.gateway,
+            listener: ListenerContext(
+                tlsActive: false,
+                startTLSAvailable: listener.tls == .starttls,
+                plaintextAuthAllowed: listener.allowPlaintextAuth
+            )
+        )
+    }
+
+    func start() {
+        client.onData = { [unowned self] bytes in self.handle(.clientDataReceived(bytes)) }
+        client.onClosed = { [unowned self] _ in self.handle(.clientClosed) }
+        client.start()
+        logger.debug("connected")
+        if listener.tls == .implicit {
+            guard let context = environment.serverTLS else {
+                logger.error("implicit TLS listener without a TLS context")
+                finish()
+                return
+            }
+            // RFC 8314: the greeting comes only after the handshake; the idle timer guards a silent client.
+            run(.scheduleTimer(.idle, after: environment.config.gateway.idleTimeout))
+            client.onHandshake = { [unowned self] error in
+                if let error {
+                    self.logger.info("client TLS handshake failed", metadata: [LogKey.error: "\(error)"])
+                    self.handle(.clientClosed)
+                } else {
+                    self.machine = GatewaySession(
+                        settings: self.environment.config.gateway,
+                        listener: ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: self.listener.allowPlaintextAuth)
+                    )
+                    self.logger[metadataKey: LogKey.tls] = .string(self.client.protocolVersion ?? "TLS")
+                    self.perform(self.machine.start())
+                }
+            }
+            client.startTLS(context: context, serverName: nil)
+        } else {
+            perform(machine.start())
+        }
+    }
+
+    func handle(_ event: SessionEvent) {
+        guard !ended else { return }
+        perform(machine.handle(event))
+    }
+
+    private func perform(_ actions: [SessionAction]) {
+        for action in actions { run(action) }
+    }
+
+    /// The one place where actions become I/O.
+    private func run(_ action: SessionAction) {
+        switch action {
+        case .sendToClient(let bytes):
+            client.write(bytes)
+            if client.connection.isAboveHighWatermark, let backend {
+                // Back-pressure: stop reading the backend until the client drains (ARCHITECTURE §4).
+                backend.connection.pauseReading()
+                client.connection.onWritable = { [unowned self] in
+                    self.backend?.connection.resumeReading()
+                    self.client.connection.onWritable = nil
+                    self.handle(.clientOutputThrottled(false))
+                }
+                handle(.clientOutputThrottled(true))
+            }
+        case .startClientTLS:
+            guard let context = environment.serverTLS else {
+                handle(.clientClosed)
+                return
+            }
+            client.onHandshake = { [unowned self] error in
+                if let error {
+                    self.logger.info("client TLS handshake failed", metadata: [LogKey.error: "\(error)"])
+                    self.handle(.clientClosed)
+                } else {
+                    self.logger[metadataKey: LogKey.tls] = .string(self.client.protocolVersion ?? "TLS")
+                    self.handle(.clientTLSEstablished)
+                }
+            }
+            client.startTLS(context: context, serverName: nil)
+        case .closeClient:
+            client.close()
+        case .connectBackend:
+            connectBackend()
+        case .sendToBackend(let bytes):
+            backend?.write(bytes)
+        case .startBackendTLS:
+            guard let backend else { return }
+            backend.onHandshake = { [unowned self] error in
+                if let error {
+                    self.handle(.backendTLSFailed(reason: "\(error)"))
+                } else {
+                    self.handle(.backendTLSEstablished)
+                }
+            }
+            startBackendTLS(on: backend)
+        case .closeBackend:
+            backend?.close()
+            backend = nil
+        case .scheduleTimer(let timer, let after):
+            timers[timer]?.cancel()
+            timers[timer] = loop.schedule(after: after) { [weak self] in
+                guard let self else { return }
+                self.timers[timer] = nil
+                self.handle(.timerFired(timer))
+            }
+        case .cancelTimer(let timer):
+            timers.removeValue(forKey: timer)?.cancel()
+        case .log(let record):
+            var metadata: Logger.Metadata = [:]
+            for (key, value) in record.fields { metadata[key] = .string(value) }
+            logger.log(level: record.level.loggerLevel, "\(record.message)", metadata: metadata)
+        case .sessionEnded(let summary):
+            logSummary(summary)
+            finish()
+        }
+    }
+
+    private func connectBackend() {
+        let backendConfig = environment.config.backend
+        if let user = machine.currentUser {
+            logger[metadataKey: LogKey.user] = .string(user)
+        }
+        logger[metadataKey: LogKey.backend] = .string("\(backendConfig.host):\(backendConfig.port)")
+        Connection.connect(host: backendConfig.host, port: backendConfig.port, loop: loop, timeout: environment.config.gateway.backendTimeout) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                self.handle(.backendConnectFailed(reason: "\(error)"))
+            case .success(let connection):
+                guard !self.ended else {
+                    connection.close(flush: false)
+                    return
+                }
+                let channel = Channel(connection: connection)
+                self.backend = channel
+                channel.onData = { [unowned self] bytes in self.handle(.backendDataReceived(bytes)) }
+                channel.onClosed = { [unowned self] reason in
+                    self.backend = nil
+                    self.handle(.backendClosed(reason: reason))
+                }
+                channel.start()
+                if backendConfig.tls == .implicit {
+                    channel.onHandshake = { [unowned self] error in
+                        if let error {
+                            self.handle(.backendConnectFailed(reason: "TLS: \(error)"))
+                        } else {
+                            self.handle(.backendConnected(encrypted: true))
+                        }
+                    }
+                    self.startBackendTLS(on: channel)
+                } else {
+                    self.handle(.backendConnected(encrypted: false))
+                }
+            }
+        }
+    }
+
+    private func startBackendTLS(on channel: Channel) {
+        guard let context = environment.backendTLS else {
+            handle(.backendTLSFailed(reason: "no backend TLS context"))
+            return
+        }
+        let backendConfig = environment.config.backend
+        channel.startTLS(context: context, serverName: backendConfig.serverName ?? backendConfig.host)
+    }
+
+    private func logSummary(_ summary: SessionSummary) {
+        let duration = ContinuousClock.now - startedAt
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        let metadata: Logger.Metadata = [
+            LogKey.ending: .string(summary.ending.rawValue),
+            LogKey.listed: .stringConvertible(summary.listed),
+            LogKey.retrieved: .stringConvertible(summary.retrieved),
+            LogKey.retrievedBytes: .stringConvertible(summary.retrievedBytes),
+            LogKey.top: .stringConvertible(summary.topCount),
+            LogKey.deleted: .stringConvertible(summary.deleted),
+            LogKey.retention: .string(summary.retention),
+            LogKey.duration: .string(String(format3(seconds))),
+        ]
+        if let user = summary.user { logger[metadataKey: LogKey.user] = .string(user) }
+        logger.info("session ended", metadata: metadata)
+    }
+
+    private func finish() {
+        guard !ended else { return }
+        ended = true
+        for timer in timers.values { timer.cancel() }
+        timers = [:]
+        client.close()
+        backend?.close()
+        backend = nil
+        onEnd(self)
+    }
+
+    /// Ends the session for a daemon stop: the machine answers at the next command (or now if idle).
+    func shutdown() {
+        handle(.shutdownRequested)
+    }
+}
+
+/// Seconds with three decimals, without Foundation.
+func format3(_ value: Double) -> String {
+    let millis = Int((value * 1000).rounded())
+    let fraction = millis % 1000
+    return "\(millis / 1000)." + String(repeating: "0", count: fraction < 10 ? 2 : (fraction < 100 ? 1 : 0)) + "\(fraction)"
+}
+
+extension LogRecord.Level {
+    var loggerLevel: Logger.Level {
+        switch self {
+        case .debug: .debug
+        case .info: .info
+        case .notice: .notice
+        case .warning: .warning
+        case .error: .error
+        }
+    }
+}

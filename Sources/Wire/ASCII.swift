@@ -1,0 +1,48 @@
+/// Small byte helpers shared by the POP3 and IMAP protocol code.
+public enum ASCII {
+    public static let cr: UInt8 = 13
+    public static let lf: UInt8 = 10
+    public static let space: UInt8 = 32
+    public static let crlf: [UInt8] = [13, 10]
+
+    @inlinable
+    public static func lowercased(_ byte: UInt8) -> UInt8 {
+        (byte >= 65 && byte <= 90) ? byte + 32 : byte
+    }
+
+    @inlinable
+    public static func uppercased(_ byte: UInt8) -> UInt8 {
+        (byte >= 97 && byte <= 122) ? byte - 32 : byte
+    }
+
+    @inlinable
+    public static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+
+    /// Text from bytes that came off the wire, made safe to log: control
+    /// characters become `?`, invalid UTF-8 is repaired, and the result is
+    /// cut at `limit` characters.
+    public static func sanitized<C: Collection>(_ bytes: C, limit: Int = 200) -> String where C.Element == UInt8 {
+        var cleaned: [UInt8] = []
+        cleaned.reserveCapacity(Swift.min(bytes.count, limit * 4))
+        for byte in bytes {
+            cleaned.append(byte < 32 || byte == 127 ? UInt8(ascii: "?") : byte)
+        }
+        let text = String(decoding: cleaned, as: UTF8.self)
+        if text.count > limit { return String(text.prefix(limit)) + "…" }
+        return text
+    }
+
+    /// Parses a non-negative decimal number of at most `maxDigits` digits.
+    public static func parseUnsigned<C: Collection>(_ bytes: C, maxDigits: Int = 19) -> UInt64? where C.Element == UInt8 {
+        guard !bytes.isEmpty, bytes.count <= maxDigits else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes {
+            guard isDigit(byte) else { return nil }
+            let (m, o1) = value.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(byte - 48))
+            if o1 || o2 { return nil }
+            value = a
+        }
+        return value
+    }
+}
