@@ -1,0 +1,87 @@
+import Gateway
+import XCTest
+
+final class GatewaySessionTransactionTests: XCTestCase {
+    func testSnapshotHidesDeletedAndRetentionKeyword() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(3, 100, "\\Seen"), (5, 200, "\\Deleted"), (7, 300, "$POP3Deleted \\Seen"), (9, 400, "")])
+        t.client("STAT\r\nLIST\r\nUIDL\r\nLIST 2\r\nUIDL 3\r\n")
+        XCTAssertEqual(t.takeClient(), """
+            +OK 2 500\r
+            +OK 2 messages:\r
+            1 100\r
+            2 400\r
+            .\r
+            +OK\r
+            1 0000000367481FE0\r
+            2 0000000967481FE0\r
+            .\r
+            +OK 2 400\r
+            -ERR There's no message 3.\r
+
+            """)
+    }
+
+    func testRetrStreamsDotStuffedWithoutWaitingForTheWholeLiteral() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(4, 22, "")])
+        t.client("RETR 1\r\n")
+        XCTAssertEqual(t.takeBackend(), "P4 UID FETCH 4 (BODY.PEEK[])\r\n")
+        t.backend("* 1 FETCH (UID 4 BODY[] {19}\r\nA: b\r\n\r\n.")
+        XCTAssertEqual(t.takeClient(), "+OK 22 octets\r\nA: b\r\n\r\n..", "bytes go out as they arrive")
+        t.backend("\r\n.x\r\nlast)\r\nP4 OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "\r\n..x\r\nlast\r\n.\r\n")
+    }
+
+    func testRetrOfAMessageExpungedMeanwhile() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(4, 22, "")])
+        t.client("RETR 1\r\nNOOP\r\n")
+        t.backend("* 1 EXPUNGE\r\nP4 OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "-ERR Message 1 was removed by another client.\r\n+OK\r\n")
+    }
+
+    func testPipelinedCommandsAreAnsweredInOrder() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 5, ""), (2, 5, "")])
+        t.client("STAT\r\nRETR 1\r\nSTAT\r\nDELE 2\r\nSTAT\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 2 10\r\n", "the rest waits for RETR")
+        t.backend("* 1 FETCH (UID 1 BODY[] {5}\r\nhi\r\n.)\r\nP4 OK done\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 5 octets\r\nhi\r\n..\r\n.\r\n+OK 2 10\r\n+OK Marked to be deleted.\r\n+OK 1 5\r\n")
+    }
+
+    func testDeleHidesAndRsetRestores() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 5, ""), (2, 6, "")])
+        t.client("DELE 1\r\nRETR 1\r\nDELE 1\r\nLIST\r\nRSET\r\nLIST 1\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Marked to be deleted.\r\n-ERR Message 1 is deleted.\r\n-ERR Message 1 is deleted.\r\n+OK 1 messages:\r\n2 6\r\n.\r\n+OK\r\n+OK 1 5\r\n")
+        XCTAssertEqual(t.takeBackend(), "")
+    }
+
+    func testTopFetchesInChunksAndStopsEarly() {
+        var settings = GatewaySettings()
+        settings.limits.topChunkSize = 8
+        var t = SessionTranscript(settings: settings)
+        t.logIn(messages: [(1, 1000, "")])
+        t.client("TOP 1 1\r\n")
+        XCTAssertEqual(t.takeBackend(), "P4 UID FETCH 1 (BODY.PEEK[]<0.8>)\r\n")
+        t.backend("* 1 FETCH (UID 1 BODY[]<0> {8}\r\nA: b\r\n\r\n)\r\nP4 OK done\r\n")
+        XCTAssertEqual(t.takeBackend(), "P5 UID FETCH 1 (BODY.PEEK[]<8.8>)\r\n")
+        t.backend("* 1 FETCH (UID 1 BODY[]<8> {8}\r\n.one\r\ntw)\r\nP5 OK done\r\n")
+        XCTAssertEqual(t.takeBackend(), "", "one body line is enough: no third fetch")
+        XCTAssertEqual(t.takeClient(), "+OK\r\nA: b\r\n\r\n..one\r\n.\r\n")
+    }
+
+    func testBackendDropMidRetrClosesTheClientWithoutApplyingAnything() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 50, ""), (2, 5, "")])
+        t.client("DELE 2\r\nRETR 1\r\n")
+        t.backend("* 1 FETCH (UID 1 BODY[] {50}\r\npartial")
+        _ = t.takeBackend()
+        t.send(.backendClosed(reason: nil))
+        XCTAssertFalse(t.takeClient().contains("-ERR"), "no -ERR inside a multi-line answer")
+        XCTAssertTrue(t.contains(.closeClient))
+        XCTAssertEqual(t.takeBackend(), "")
+        XCTAssertEqual(t.ended?.ending, .backendError)
+    }
+}

@@ -1,0 +1,103 @@
+import Gateway
+import XCTest
+
+final class GatewaySessionUpdateTests: XCTestCase {
+    func session(_ policy: RetentionPolicy.OnDelete, onRetrieve: RetentionPolicy.OnRetrieve = .seen) -> SessionTranscript {
+        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: onRetrieve, onDelete: policy)))
+        t.logIn(messages: [(1, 5, ""), (2, 5, ""), (3, 5, "")])
+        t.client("RETR 1\r\n")
+        t.backend("* 1 FETCH (UID 1 BODY[] {4}\r\nhi\r\n)\r\nP4 OK done\r\n")
+        t.client("TOP 3 0\r\n")
+        t.backend("* 3 FETCH (UID 3 BODY[] {4}\r\nhi\r\n)\r\nP5 OK done\r\n")
+        t.client("DELE 2\r\nDELE 1\r\n")
+        _ = t.takeClient()
+        _ = t.takeBackend()
+        return t
+    }
+
+    func testFlagPolicy() {
+        var t = session(.flag)
+        t.client("QUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P6 UID STORE 1 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P6 OK Store completed.\r\n")
+        XCTAssertEqual(t.takeBackend(), "P7 UID STORE 1:2 +FLAGS.SILENT ($POP3Deleted \\Seen)\r\n")
+        XCTAssertEqual(t.takeClient(), "", "+OK only when applied")
+        t.backend("P7 OK Store completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
+        XCTAssertEqual(t.ended?.retention, "flagged")
+    }
+
+    func testExpungePolicyExpungesExactlyTheDeletedUIDs() {
+        var t = session(.expunge, onRetrieve: .none)
+        t.client("QUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P6 UID STORE 1:2 +FLAGS.SILENT (\\Deleted)\r\n")
+        t.backend("P6 OK Store completed.\r\n")
+        XCTAssertEqual(t.takeBackend(), "P7 UID EXPUNGE 1:2\r\n")
+        t.backend("* 1 EXPUNGE\r\n* 1 EXPUNGE\r\nP7 OK Expunge completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
+    }
+
+    func testMovePolicyCreatesTheFolderOnTryCreate() {
+        var t = session(.move, onRetrieve: .none)
+        t.client("QUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P6 UID STORE 1:2 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P6 OK Store completed.\r\n")
+        XCTAssertEqual(t.takeBackend(), "P7 UID MOVE 1:2 \"Trash\"\r\n")
+        t.backend("P7 NO [TRYCREATE] Mailbox doesn't exist: Trash\r\n")
+        XCTAssertEqual(t.takeBackend(), "P8 CREATE \"Trash\"\r\n")
+        t.backend("P8 OK Create completed.\r\n")
+        XCTAssertEqual(t.takeBackend(), "P9 UID MOVE 1:2 \"Trash\"\r\n")
+        t.backend("* OK [COPYUID 1 1:2 1:2] Moved UIDs.\r\n* 1 EXPUNGE\r\n* 1 EXPUNGE\r\nP9 OK Move completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
+    }
+
+    func testKeepPolicyOnlySetsSeen() {
+        var t = session(.keep, onRetrieve: .none)
+        t.client("QUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P6 UID STORE 1:2 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P6 OK\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
+    }
+
+    func testFailureDuringQuitIsNotReportedAsDone() {
+        var t = session(.expunge, onRetrieve: .none)
+        t.client("QUIT\r\n")
+        t.backend("P6 OK Store completed.\r\n")
+        _ = t.takeBackend()
+        t.send(.backendClosed(reason: "reset"))
+        XCTAssertEqual(t.takeClient(), "-ERR [SYS/TEMP] Backend connection lost; some deleted messages were not removed.\r\n")
+        XCTAssertEqual(t.ended?.retention, "failed")
+    }
+
+    func testClientGoneAppliesNothing() {
+        var t = session(.expunge)
+        t.send(.clientClosed)
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
+        XCTAssertEqual(t.ended?.ending, .clientGone)
+    }
+
+    func testWithoutUIDPLUSExpungeFallsBackToMoveAndNeverSendsPlainExpunge() {
+        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: .none, onDelete: .expunge)))
+        t.logIn(messages: [(1, 5, "")], loginResponse: "OK [CAPABILITY IMAP4rev1 MOVE] Logged in\r\n")
+        XCTAssertTrue(t.actions.contains { if case .log(let r) = $0 { r.message.contains("falls back to move") } else { false } })
+        t.client("DELE 1\r\nQUIT\r\n")
+        _ = t.takeClient()
+        XCTAssertEqual(t.takeBackend(), "P4 UID STORE 1 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P4 OK\r\n")
+        XCTAssertEqual(t.takeBackend(), "P5 UID MOVE 1 \"Trash\"\r\n")
+    }
+
+    func testWithoutUIDPLUSOrMoveLoginFails() {
+        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        _ = t.takeClient()
+        t.client("USER alice\r\nPASS secret\r\n")
+        _ = t.takeClient()
+        t.send(.backendConnected(encrypted: true))
+        t.backend(SessionTranscript.greeting)
+        _ = t.takeBackend()
+        t.backend("P1 OK [CAPABILITY IMAP4rev1] Logged in\r\n")
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
+        XCTAssertTrue(t.takeClient().hasPrefix("-ERR [SYS/PERM]"))
+    }
+}

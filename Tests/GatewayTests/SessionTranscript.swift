@@ -1,0 +1,91 @@
+import Gateway
+import IMAP
+import Wire
+import XCTest
+
+/// Drives a `GatewaySession` like the driver does and records what it sends, so tests read like
+/// protocol transcripts: `C:` lines in, `S:` lines out, and the IMAP exchange on the other side.
+/// The IMAP lines are shaped like Dovecot's; claims about real Dovecot live in Tests/integration.
+struct SessionTranscript {
+    var session: GatewaySession
+    var clientOutput: [UInt8] = []
+    var backendOutput: [UInt8] = []
+    var actions: [SessionAction] = []
+
+    init(settings: GatewaySettings = GatewaySettings(authFailureDelay: .seconds(2)),
+         listener: ListenerContext = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: false)) {
+        session = GatewaySession(settings: settings, listener: listener)
+        record(session.start())
+    }
+
+    mutating func record(_ new: [SessionAction]) {
+        for action in new {
+            switch action {
+            case .sendToClient(let bytes): clientOutput += bytes
+            case .sendToBackend(let bytes): backendOutput += bytes
+            default: break
+            }
+        }
+        actions += new
+    }
+
+    mutating func send(_ event: SessionEvent) { record(session.handle(event)) }
+    mutating func client(_ text: String) { send(.clientDataReceived(Array(text.utf8))) }
+    mutating func backend(_ text: String) { send(.backendDataReceived(Array(text.utf8))) }
+
+    /// What the client received since the last call.
+    mutating func takeClient() -> String {
+        defer { clientOutput = [] }
+        return String(decoding: clientOutput, as: UTF8.self)
+    }
+
+    mutating func takeBackend() -> String {
+        defer { backendOutput = [] }
+        return String(decoding: backendOutput, as: UTF8.self)
+    }
+
+    mutating func takeActions() -> [SessionAction] {
+        defer { actions = [] }
+        return actions
+    }
+
+    func contains(_ action: SessionAction) -> Bool { actions.contains(action) }
+
+    var ended: SessionSummary? {
+        for case .sessionEnded(let summary) in actions { return summary }
+        return nil
+    }
+
+    static let greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n"
+    static let loggedIn = "OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH LITERAL+ BINARY MOVE] Logged in\r\n"
+
+    /// USER/PASS through a Dovecot-shaped login, SELECT and snapshot of `messages` (uid, size, flags).
+    mutating func logIn(user: String = "alice", password: String = "secret",
+                        messages: [(UInt32, UInt64, String)], uidValidity: UInt32 = 1_732_780_000,
+                        loginResponse: String = SessionTranscript.loggedIn) {
+        XCTAssertEqual(takeClient(), "+OK PopGate POP3 gateway ready.\r\n")
+        client("USER \(user)\r\n")
+        XCTAssertEqual(takeClient(), "+OK Send your password.\r\n")
+        client("PASS \(password)\r\n")
+        XCTAssertTrue(contains(.connectBackend))
+        send(.backendConnected(encrypted: true))
+        backend(Self.greeting)
+        let payload = String(decoding: Base64.encode(Array("\0\(user)\0\(password)".utf8)), as: UTF8.self)
+        XCTAssertEqual(takeBackend(), "P1 AUTHENTICATE PLAIN \(payload)\r\n")
+        backend("P1 " + loginResponse)
+        XCTAssertEqual(takeBackend(), "P2 SELECT \"INBOX\"\r\n")
+        backend("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n")
+        backend("* \(messages.count) EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY \(uidValidity)] UIDs valid\r\n* OK [UIDNEXT 100] Predicted next UID\r\nP2 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n")
+        if messages.isEmpty {
+            XCTAssertEqual(takeBackend(), "")
+        } else {
+            XCTAssertEqual(takeBackend(), "P3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n")
+            var answer = ""
+            for (index, message) in messages.enumerated() {
+                answer += "* \(index + 1) FETCH (UID \(message.0) RFC822.SIZE \(message.1) FLAGS (\(message.2)))\r\n"
+            }
+            backend(answer + "P3 OK Fetch completed (0.001 + 0.000 secs).\r\n")
+        }
+        XCTAssertEqual(takeClient(), "+OK Logged in.\r\n")
+    }
+}
