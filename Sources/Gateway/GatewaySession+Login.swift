@@ -263,6 +263,7 @@ extension GatewaySession {
         summary.listed = drop.entries.count
         authFailures = 0
         return [
+            .count(.loginSucceeded),
             .log(LogRecord(.info, "logged in", fields: ["messages": String(drop.entries.count)])),
             .sendToClient(POP3Response.ok("Logged in.")),
         ] + processClientInput()
@@ -272,6 +273,7 @@ extension GatewaySession {
     mutating func loginFailed(_ failure: LoginFailure) -> [SessionAction] {
         var actions: [SessionAction] = [
             .cancelTimer(.backend),
+            .count(failure.delayed ? .loginFailed : .backendError),
             .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
         ]
         if backend == .connected { actions.append(.sendToBackend(Array("Z LOGOUT\r\n".utf8))) }

@@ -111,7 +111,10 @@ public struct GatewaySession: Sendable {
             return []
         case .shutdownRequested:
             shuttingDown = true
-            return isWaitingForCommand ? endSession(.shutdown, notifyClient: POP3Response.err("Server shutting down.", code: .sysTemp)) : []
+            return []
+        case .drainExpired:
+            shuttingDown = true
+            return endSession(.shutdown, notifyClient: isWaitingForCommand ? Self.shuttingDownResponse : nil)
         }
     }
 
@@ -130,10 +133,6 @@ public struct GatewaySession: Sendable {
         while isWaitingForCommand {
             guard let event = framer.next() else { break }
             actions.append(.scheduleTimer(.idle, after: settings.idleTimeout))
-            if shuttingDown {
-                actions += endSession(.shutdown, notifyClient: POP3Response.err("Server shutting down.", code: .sysTemp))
-                break
-            }
             switch event {
             case .tooLong:
                 badLines += 1
@@ -149,7 +148,15 @@ public struct GatewaySession: Sendable {
         return actions
     }
 
+    static let shuttingDownResponse = POP3Response.err("Server shutting down.", code: .sysTemp)
+
     mutating func handleLine(_ line: [UInt8]) -> [SessionAction] {
+        if shuttingDown {
+            // Draining: only QUIT still does what it says; everything else ends the session unapplied.
+            guard case .success(.quit) = POP3CommandParser.parse(line[...]) else {
+                return endSession(.shutdown, notifyClient: Self.shuttingDownResponse)
+            }
+        }
         if case .saslResponse = phase {
             return saslResponseReceived(line)
         }
@@ -318,7 +325,7 @@ public struct GatewaySession: Sendable {
     mutating func backendFailed(reason: String) -> [SessionAction] {
         let wasConnected = backend != .none
         backendLost = true
-        var actions: [SessionAction] = [.log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
+        var actions: [SessionAction] = [.count(.backendError), .log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
         switch phase {
         case .login:
             backend = .none

@@ -15,8 +15,11 @@ public enum SessionEvent: Sendable {
     /// The client's outbound buffer went above (true) or back below (false) its high watermark;
     /// the driver stops and resumes reading the backend accordingly.
     case clientOutputThrottled(Bool)
-    /// The daemon is stopping: end the session at the next opportunity without applying anything.
+    /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
+    /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
+    /// The drain time after `shutdownRequested` is over: end now, applying nothing.
+    case drainExpired
 }
 
 /// What the driver must do (imperative). The driver performs them in order and decides nothing.
@@ -34,8 +37,16 @@ public enum SessionAction: Sendable, Equatable {
     case scheduleTimer(SessionTimer, after: Duration)
     case cancelTimer(SessionTimer)
     case log(LogRecord)
+    /// Something the daemon counts (for its status line).
+    case count(SessionCounter)
     /// The session has ended; emitted exactly once, last.
     case sessionEnded(SessionSummary)
+}
+
+public enum SessionCounter: Sendable, Equatable {
+    case loginSucceeded
+    case loginFailed
+    case backendError
 }
 
 public enum SessionTimer: Sendable, Hashable {

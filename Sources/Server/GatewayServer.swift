@@ -9,11 +9,13 @@ import Transport
 /// What every session needs from the daemon: the validated config and the loaded TLS material.
 struct ServerEnvironment: Sendable {
     let config: PopGateConfig
+    let stats: ServerStats
     let serverTLS: TLSContext?
     let backendTLS: TLSContext?
 
-    init(config: PopGateConfig) throws {
+    init(config: PopGateConfig, stats: ServerStats) throws {
         self.config = config
+        self.stats = stats
         if let tls = config.tls {
             serverTLS = try TLSContext.server(certificateChainFile: tls.certificate, privateKeyFile: tls.key)
         } else {
@@ -52,10 +54,11 @@ public final class GatewayServer: @unchecked Sendable {
     private var sessions: [ObjectIdentifier: SessionDriver] = [:]
     private var sessionCounter: UInt64 = 0
     private var stopping = false
+    public let stats = ServerStats()
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         do {
-            environment = try ServerEnvironment(config: config)
+            environment = try ServerEnvironment(config: config, stats: stats)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -113,6 +116,7 @@ public final class GatewayServer: @unchecked Sendable {
                 _ = self.lock.withLock { self.sessions.removeValue(forKey: ObjectIdentifier(driver)) }
             }
             lock.withLock { sessions[ObjectIdentifier(driver)] = driver }
+            stats.sessionStarted()
             driver.start()
         }
     }
@@ -125,8 +129,9 @@ public final class GatewayServer: @unchecked Sendable {
 
     public var openSessionCount: Int { lock.withLock { sessions.count } }
 
-    /// Stops accepting and asks every open session to end (at its next command, or now when idle).
-    public func stop() {
+    /// Stops accepting and starts the drain of every open session: each one's next command other
+    /// than QUIT gets `-ERR [SYS/TEMP]`, and after `drain` whatever is left is closed, unapplied.
+    public func stop(drain: Duration) {
         let (toStop, drivers): ([Listener], [SessionDriver]) = lock.withLock {
             stopping = true
             let l = listeners.map(\.1)
@@ -135,7 +140,7 @@ public final class GatewayServer: @unchecked Sendable {
         }
         for listener in toStop { listener.stop() }
         for driver in drivers {
-            driver.loop.execute { driver.shutdown() }
+            driver.loop.execute { driver.shutdown(drain: drain) }
         }
     }
 }

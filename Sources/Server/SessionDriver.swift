@@ -20,6 +20,7 @@ final class SessionDriver: @unchecked Sendable {
     private var logger: Logger
     private let startedAt: ContinuousClock.Instant
     private var ended = false
+    private var drainTimer: Transport.Timer?
     private let onEnd: (SessionDriver) -> Void
 
     init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
@@ -148,6 +149,8 @@ final class SessionDriver: @unchecked Sendable {
             var metadata: Logger.Metadata = [:]
             for (key, value) in record.fields { metadata[key] = .string(value) }
             logger.log(level: record.level.loggerLevel, "\(record.message)", metadata: metadata)
+        case .count(let counter):
+            environment.stats.record(counter)
         case .sessionEnded(let summary):
             logSummary(summary)
             finish()
@@ -225,15 +228,20 @@ final class SessionDriver: @unchecked Sendable {
         ended = true
         for timer in timers.values { timer.cancel() }
         timers = [:]
+        drainTimer?.cancel()
+        drainTimer = nil
         client.close()
         backend?.close()
         backend = nil
         onEnd(self)
     }
 
-    /// Ends the session for a daemon stop: the machine answers at the next command (or now if idle).
-    func shutdown() {
+    /// Starts the drain for a daemon stop: the next command (other than QUIT) is refused, and at
+    /// `drain` the session ends whatever it is doing, applying nothing.
+    func shutdown(drain: Duration) {
         handle(.shutdownRequested)
+        guard !ended else { return }
+        drainTimer = loop.schedule(after: drain) { [weak self] in self?.handle(.drainExpired) }
     }
 }
 

@@ -88,7 +88,7 @@ struct Serve: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
             source.setEventHandler {
                 logger.info("stopping", metadata: ["signal": .stringConvertible(signalNumber)])
-                server.stop()
+                server.stop(drain: .seconds(drain))
                 waitForDrain(server: server, logger: logger, deadline: .now() + .seconds(drain))
             }
             source.resume()

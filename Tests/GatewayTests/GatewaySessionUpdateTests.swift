@@ -100,4 +100,35 @@ final class GatewaySessionUpdateTests: XCTestCase {
         XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
         XCTAssertTrue(t.takeClient().hasPrefix("-ERR [SYS/PERM]"))
     }
+
+    func testDrainRefusesTheNextCommandWithoutApplyingAnything() {
+        var t = session(.expunge)
+        t.send(.shutdownRequested)
+        XCTAssertEqual(t.takeClient(), "", "an idle session waits for its next command")
+        t.client("STAT\r\n")
+        XCTAssertEqual(t.takeClient(), "-ERR [SYS/TEMP] Server shutting down.\r\n")
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
+        XCTAssertEqual(t.ended?.ending, .shutdown)
+    }
+
+    func testDrainStillHonoursQuit() {
+        var t = session(.keep, onRetrieve: .none)
+        t.send(.shutdownRequested)
+        t.client("QUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P6 UID STORE 1:2 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P6 OK\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
+    }
+
+    func testDrainExpiryClosesMidCommandWithoutAnswer() {
+        var t = session(.expunge)
+        t.client("RETR 3\r\n")
+        t.backend("* 3 FETCH (UID 3 BODY[] {4}\r\nh")
+        t.send(.shutdownRequested)
+        _ = t.takeClient()
+        t.send(.drainExpired)
+        XCTAssertEqual(t.takeClient(), "")
+        XCTAssertTrue(t.contains(.closeClient))
+        XCTAssertFalse(t.takeBackend().contains("STORE"))
+    }
 }
