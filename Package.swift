@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering (imports point down or sideways, never up):
 //   pure:  Wire ← POP3, IMAP ← Gateway          (no Foundation, no Dispatch, no C)
-//   edge:  COpenSSL ← TLS,  Transport           (TLS and Transport do not know each other)
+//   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
 let package = Package(
@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "TLS", dependencies: ["COpenSSL"]),
         .target(name: "Transport"),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
@@ -38,7 +40,7 @@ let package = Package(
 
         // The executable.
         .executableTarget(name: "popgate", dependencies: [
-            "Server", "Config",
+            "Server", "Config", "Systemd",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -50,6 +52,7 @@ let package = Package(
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,14 +23,16 @@ struct ConfigValidator {
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate"]
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
-    static let timeoutKeys = ["idle", "backend"]
+    static let timeoutKeys = ["idle", "backend", "drain"]
     static let authKeys = ["failure_delay"]
-    static let logKeys = ["level"]
+    static let logKeys = ["level", "target"]
 
     /// RFC 1939 §3: "at least 10 minutes".
     static let recommendedMinimumIdle = Duration.seconds(600)
 
     private var diagnostics = Diagnostics()
+    /// `timeouts.drain`, read with the other timeouts.
+    private var drain: Duration? = PopGateConfig.defaultDrain
     private var files: [FileReference] = []
 
     static func validate(root: Node) -> Outcome {
@@ -58,10 +60,10 @@ struct ConfigValidator {
         let tls = readServerTLS(section, listeners: listeners ?? [])
         let backend = readBackend(section)
         let gateway = readGatewaySettings(section, backend: backend)
-        let logLevel = readLogLevel(section)
+        let (logLevel, logTarget) = readLog(section)
 
-        guard let listeners, let tls, let backend, let gateway, let logLevel else { return nil }
-        return PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, logLevel: logLevel)
+        guard let listeners, let tls, let backend, let gateway, let logLevel, let logTarget, let drain else { return nil }
+        return PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain)
     }
 
     // MARK: listeners
@@ -267,6 +269,9 @@ struct ConfigValidator {
         let backend = optional(section, "backend", default: defaults.backendTimeout) { d, node, path in
             d.duration(node, path, allowZero: false)
         }
+        drain = optional(section, "drain", default: PopGateConfig.defaultDrain) { d, node, path in
+            d.duration(node, path, allowZero: true)
+        }
         return (idle, backend)
     }
 
@@ -280,12 +285,16 @@ struct ConfigValidator {
 
     // MARK: log
 
-    private mutating func readLogLevel(_ root: Section) -> String? {
+    private mutating func readLog(_ root: Section) -> (level: String?, target: PopGateConfig.LogTarget?) {
         let node = root["log"]
-        guard let section = Section(node, path: "log", line: root.line(ofKey: "log"), keys: Self.logKeys, into: &diagnostics) else { return nil }
-        return optional(section, "level", default: "info") { d, node, path in
+        guard let section = Section(node, path: "log", line: root.line(ofKey: "log"), keys: Self.logKeys, into: &diagnostics) else { return (nil, nil) }
+        let level = optional(section, "level", default: "info") { d, node, path in
             d.oneOf(node, path, PopGateConfig.logLevels)
         }
+        let target = optional(section, "target", default: PopGateConfig.LogTarget.auto.rawValue) { d, node, path in
+            d.oneOf(node, path, PopGateConfig.LogTarget.allCases.map(\.rawValue))
+        }
+        return (level, target.flatMap(PopGateConfig.LogTarget.init(rawValue:)))
     }
 
     // MARK: Helpers

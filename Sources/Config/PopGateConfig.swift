@@ -99,12 +99,27 @@ public struct PopGateConfig: Sendable, Equatable {
     public var gateway: GatewaySettings
     /// One of `logLevels`.
     public var logLevel: String
+    /// Where log lines go (`log.target`).
+    public var logTarget: LogTarget
+    /// `timeouts.drain`: how long open sessions get after SIGTERM/SIGINT.
+    public var drainTimeout: Duration
 
-    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info") {
+    public enum LogTarget: String, Sendable, Equatable, CaseIterable {
+        /// The journal when stderr is connected to it (`JOURNAL_STREAM`), logfmt on stderr otherwise.
+        case auto
+        case journal
+        case stderr
+    }
+
+    public static let defaultDrain = Duration.seconds(30)
+
+    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain) {
         self.listeners = listeners
         self.tls = tls
         self.backend = backend
         self.gateway = gateway
         self.logLevel = logLevel
+        self.logTarget = logTarget
+        self.drainTimeout = drainTimeout
     }
 }

@@ -1,6 +1,7 @@
 import Config
 import Dispatch
 import Foundation
+import Glibc
 import Gateway
 import Logging
 import TLS
@@ -66,30 +67,87 @@ public final class GatewayServer: @unchecked Sendable {
         self.group = EventLoopGroup(loopCount: max(1, loopCount))
     }
 
-    /// Binds every configured listener and starts accepting. Throws on the first listener that cannot bind.
-    public func start() throws {
+    /// Starts accepting on every configured listener.
+    ///
+    /// - Parameter activatedSockets: listening sockets passed by systemd, by FileDescriptorName, or nil when
+    ///   not socket-activated. Each name must match a listener in the config; a configured listener that
+    ///   was not passed is bound as usual. Any mismatch or bind failure is a start-up error.
+    public func start(activatedSockets: [String: [Int32]]? = nil) throws {
         let config = lock.withLock { environment.config }
+        var passed = activatedSockets ?? [:]
+        let configured = Set(config.listeners.map(\.name))
+        if let unknown = passed.keys.sorted().first(where: { !configured.contains($0) }) {
+            throw ServerError.listener(name: unknown, address: "systemd socket", reason: "passed by systemd (FileDescriptorName=\(unknown)) but the config has no listener with that name")
+        }
         var bound: [(PopGateConfig.Listener, Listener)] = []
+        func fail(_ error: ServerError) -> ServerError {
+            for (_, listener) in bound { listener.stop() }
+            return error
+        }
         for listenerConfig in config.listeners {
+            if let fds = passed.removeValue(forKey: listenerConfig.name) {
+                for fd in fds {
+                    do {
+                        bound.append((listenerConfig, try Listener(adoptingListeningSocket: fd)))
+                    } catch {
+                        throw fail(.listener(name: listenerConfig.name, address: "systemd fd \(fd)", reason: "\(error)"))
+                    }
+                }
+                continue
+            }
             do {
                 let listener = try Listener.bind(host: listenerConfig.host, port: listenerConfig.port)
                 bound.append((listenerConfig, listener))
             } catch {
-                for (_, listener) in bound { listener.stop() }
-                throw ServerError.listener(name: listenerConfig.name, address: "\(listenerConfig.host):\(listenerConfig.port)", reason: "\(error)")
+                throw fail(.listener(name: listenerConfig.name, address: "\(listenerConfig.host):\(listenerConfig.port)", reason: "\(error)"))
             }
         }
         lock.withLock { listeners = bound }
         for (listenerConfig, listener) in bound {
+            let name = listenerConfig.name
             listener.start(acceptQueue: acceptQueue) { [weak self] fd, peer in
-                self?.accepted(fd: fd, peer: peer, listener: listenerConfig)
+                self?.accepted(fd: fd, peer: peer, listenerName: name)
             }
             logger.info("listening", metadata: [
                 LogKey.listener: .string(listenerConfig.name),
                 LogKey.address: .string(listener.localAddress.description),
                 LogKey.tls: .string(listenerConfig.tls.rawValue),
+                "activated": .stringConvertible(activatedSockets?[listenerConfig.name] != nil),
             ])
         }
+    }
+
+    /// Applies a new configuration and re-reads the certificate and key files. New sessions use it;
+    /// open sessions keep what they started with. Throws (and keeps the old one) when the TLS material
+    /// does not load. Listener addresses cannot change without a restart (the sockets may be systemd's).
+    public func reload(config: PopGateConfig) throws {
+        let new: ServerEnvironment
+        do {
+            new = try ServerEnvironment(config: config, stats: stats)
+        } catch {
+            throw ServerError.tls("\(error)")
+        }
+        let old = lock.withLock {
+            let old = environment.config
+            environment = new
+            return old
+        }
+        if old.listeners != config.listeners {
+            logger.warning("listener changes take effect only after a restart")
+        }
+    }
+
+    /// Runs `body` once every event loop has run a turn: a stuck loop means no call (the watchdog's basis).
+    public func afterEveryLoopTurned(_ body: @escaping @Sendable () -> Void) {
+        let loops = group.loops
+        @Sendable func visit(_ index: Int) {
+            guard index < loops.count else {
+                body()
+                return
+            }
+            loops[index].execute { visit(index + 1) }
+        }
+        visit(0)
     }
 
     /// Where each listener is bound (the real port when the config said 0).
@@ -99,11 +157,18 @@ public final class GatewayServer: @unchecked Sendable {
         }
     }
 
-    private func accepted(fd: Int32, peer: SocketAddress, listener: PopGateConfig.Listener) {
+    private func accepted(fd: Int32, peer: SocketAddress, listenerName: String) {
         let loop = group.next()
-        let (environment, id, refused): (ServerEnvironment, String, Bool) = lock.withLock {
+        let (environment, id, refused, listenerConfig): (ServerEnvironment, String, Bool, PopGateConfig.Listener?) = lock.withLock {
             sessionCounter += 1
-            return (self.environment, Self.sessionID(sessionCounter), stopping)
+            // Looked up per connection so a reload's listener settings (TLS, plaintext auth) apply to new sessions.
+            let listener = self.environment.config.listeners.first { $0.name == listenerName }
+                ?? listeners.first { $0.0.name == listenerName }?.0
+            return (self.environment, Self.sessionID(sessionCounter), stopping, listener)
+        }
+        guard let listener = listenerConfig else {
+            _ = Glibc.close(fd)
+            return
         }
         loop.execute { [self] in
             let connection = Connection(fd: fd, loop: loop, peerAddress: peer)

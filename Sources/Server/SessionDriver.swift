@@ -206,9 +206,13 @@ final class SessionDriver: @unchecked Sendable {
         channel.startTLS(context: context, serverName: backendConfig.serverName ?? backendConfig.host)
     }
 
+    /// The one line per session an operator greps for. The message carries everything (journalctl shows
+    /// only MESSAGE by default); the same values go in fields for filtering.
     private func logSummary(_ summary: SessionSummary) {
         let duration = ContinuousClock.now - startedAt
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        if let user = summary.user { logger[metadataKey: LogKey.user] = .string(user) }
+        let tls = client.protocolVersion ?? "none"
         let metadata: Logger.Metadata = [
             LogKey.ending: .string(summary.ending.rawValue),
             LogKey.listed: .stringConvertible(summary.listed),
@@ -217,10 +221,14 @@ final class SessionDriver: @unchecked Sendable {
             LogKey.top: .stringConvertible(summary.topCount),
             LogKey.deleted: .stringConvertible(summary.deleted),
             LogKey.retention: .string(summary.retention),
-            LogKey.duration: .string(String(format3(seconds))),
+            LogKey.duration: .string(format3(seconds)),
+            LogKey.tls: .string(tls),
         ]
-        if let user = summary.user { logger[metadataKey: LogKey.user] = .string(user) }
-        logger.info("session ended", metadata: metadata)
+        let client = client.connection.peerAddress?.description ?? "unknown"
+        let message = "session ended: user=\(summary.user ?? "-") client=\(client) listener=\(listener.name) tls=\(tls) "
+            + "ending=\(summary.ending.rawValue) listed=\(summary.listed) retrieved=\(summary.retrieved)/\(summary.retrievedBytes)B "
+            + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention) duration=\(format3(seconds))s"
+        logger.info("\(message)", metadata: metadata)
     }
 
     private func finish() {

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Logging
 import Server
+import Systemd
 
 @main
 struct PopGate: ParsableCommand {
@@ -41,12 +42,12 @@ struct CheckConfig: ParsableCommand {
 }
 
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the gateway in the foreground.")
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the gateway in the foreground (systemd: Type=notify, socket activation, SIGHUP reloads, SIGTERM drains)."
+    )
 
     @OptionGroup var options: ConfigOption
-
-    @Option(name: .long, help: "Seconds open sessions get to finish after SIGTERM/SIGINT.")
-    var drainSeconds: Int = 30
 
     func run() throws {
         let loaded: LoadedConfig
@@ -58,13 +59,7 @@ struct Serve: ParsableCommand {
             }
             throw ExitCode(1)
         }
-        let level = Logger.Level(rawValue: loaded.config.logLevel) ?? .info
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-        let logger = Logger(label: "popgate")
+        let logger = bootstrapLogging(loaded.config)
         for warning in loaded.warnings {
             logger.warning("config: \(warning)")
         }
@@ -74,41 +69,133 @@ struct Serve: ParsableCommand {
 
         let server: GatewayServer
         do {
+            let activated = try SocketActivation.passedSockets().map { sockets in
+                Dictionary(grouping: sockets, by: \.name).mapValues { $0.map(\.fd) }
+            }
             server = try GatewayServer(config: loaded.config, logger: logger)
-            try server.start()
+            try server.start(activatedSockets: activated)
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
 
-        let drain = drainSeconds
-        var sources: [DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
-            source.setEventHandler {
-                logger.info("stopping", metadata: ["signal": .stringConvertible(signalNumber)])
-                server.stop(drain: .seconds(drain))
-                waitForDrain(server: server, logger: logger, deadline: .now() + .seconds(drain))
-            }
-            source.resume()
-            sources.append(source)
+        let daemon = Daemon(server: server, logger: logger, configPath: options.config, drain: loaded.config.drainTimeout)
+        daemon.run()
+    }
+
+    private func bootstrapLogging(_ config: PopGateConfig) -> Logger {
+        let level = Logger.Level(rawValue: config.logLevel) ?? .info
+        let journal: Bool
+        switch config.logTarget {
+        case .journal: journal = true
+        case .stderr: journal = false
+        case .auto: journal = JournalStream.stderrIsJournal(journalStream: ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
         }
-        withExtendedLifetime(sources) {
-            dispatchMain()
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = journal ? JournalLogHandler(label: label) : LogfmtLogHandler(label: label)
+            handler.logLevel = level
+            return handler
         }
+        return Logger(label: "popgate")
     }
 }
 
-/// Exits once every session has ended, or at the deadline.
-private func waitForDrain(server: GatewayServer, logger: Logger, deadline: DispatchTime) {
-    let open = server.openSessionCount
-    if open == 0 || DispatchTime.now() >= deadline {
-        if open > 0 { logger.warning("exiting with \(open) sessions still open") }
-        logger.info("stopped")
-        exit(0)
+/// Signals, readiness, status and watchdog: the daemon's life around the server.
+final class Daemon: @unchecked Sendable {
+    // Touched only on the main queue.
+    private let server: GatewayServer
+    private let logger: Logger
+    private let configPath: String
+    private var drain: Duration
+    private var sources: [DispatchSourceSignal] = []
+    private var timers: [DispatchSourceTimer] = []
+    private var stopping = false
+
+    init(server: GatewayServer, logger: Logger, configPath: String, drain: Duration) {
+        self.server = server
+        self.logger = logger
+        self.configPath = configPath
+        self.drain = drain
     }
-    DispatchQueue.main.asyncAfter(deadline: .now() + .milliseconds(100)) {
-        waitForDrain(server: server, logger: logger, deadline: deadline)
+
+    func run() -> Never {
+        handle(SIGTERM) { $0.stop(signal: SIGTERM) }
+        handle(SIGINT) { $0.stop(signal: SIGINT) }
+        handle(SIGHUP) { $0.reload() }
+
+        ServiceNotifier.ready(status: statusLine())
+        logger.info("ready")
+        repeatEvery(.seconds(5)) { daemon in
+            if !daemon.stopping { ServiceNotifier.status(daemon.statusLine()) }
+        }
+        if let interval = ServiceNotifier.watchdogInterval() {
+            // Pinged only after every event loop ran a turn: a stuck loop stops the pings.
+            repeatEvery(interval / 2) { daemon in
+                daemon.server.afterEveryLoopTurned { ServiceNotifier.watchdogPing() }
+            }
+        }
+        dispatchMain()
+    }
+
+    private func handle(_ signalNumber: Int32, _ body: @escaping (Daemon) -> Void) {
+        signal(signalNumber, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .main)
+        source.setEventHandler { [unowned self] in body(self) }
+        source.resume()
+        sources.append(source)
+    }
+
+    private func repeatEvery(_ interval: Duration, _ body: @escaping (Daemon) -> Void) {
+        let timer = DispatchSource.makeTimerSource(queue: .main)
+        let nanoseconds = Int(interval.components.seconds * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000)
+        timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(max(nanoseconds, 1_000_000)))
+        timer.setEventHandler { [unowned self] in body(self) }
+        timer.resume()
+        timers.append(timer)
+    }
+
+    private func statusLine() -> String {
+        let stats = server.stats.snapshot
+        return "\(server.openSessionCount) sessions open; since start: \(stats.sessionsSinceStart) sessions, \(stats.logins) logins, \(stats.failedLogins) failed logins, \(stats.backendErrors) backend errors"
+    }
+
+    /// SIGHUP: re-read the config and the TLS files; a bad new config leaves the old one in force.
+    private func reload() {
+        guard !stopping else { return }
+        ServiceNotifier.reloading(monotonicMicroseconds: ServiceNotifier.monotonicMicroseconds())
+        defer { ServiceNotifier.ready(status: statusLine()) }
+        do {
+            let loaded = try ConfigLoader.load(path: configPath)
+            for warning in loaded.warnings { logger.warning("config: \(warning)") }
+            try server.reload(config: loaded.config)
+            drain = loaded.config.drainTimeout
+            logger.info("reloaded configuration", metadata: ["config": .string(configPath)])
+        } catch let error as ConfigError {
+            for problem in error.problems {
+                logger.error("reload rejected, keeping the running configuration: \(problem)", metadata: ["config": .string(configPath)])
+            }
+        } catch {
+            logger.error("reload rejected, keeping the running configuration: \(error)", metadata: ["config": .string(configPath)])
+        }
+    }
+
+    /// SIGTERM/SIGINT: stop accepting, drain, exit 0. A second signal exits at once.
+    private func stop(signal signalNumber: Int32) {
+        if stopping {
+            logger.warning("second stop signal: exiting now", metadata: ["open_sessions": .stringConvertible(server.openSessionCount)])
+            exit(0)
+        }
+        stopping = true
+        ServiceNotifier.stopping()
+        logger.info("stopping", metadata: ["signal": .stringConvertible(signalNumber), "open_sessions": .stringConvertible(server.openSessionCount)])
+        server.stop(drain: drain)
+        let deadline = ContinuousClock.now + drain + .seconds(2)
+        repeatEvery(.milliseconds(50)) { daemon in
+            let open = daemon.server.openSessionCount
+            guard open == 0 || ContinuousClock.now >= deadline else { return }
+            if open > 0 { daemon.logger.warning("exiting with \(open) sessions still open") }
+            daemon.logger.info("stopped")
+            exit(0)
+        }
     }
 }
