@@ -3,7 +3,9 @@
 ///
 /// The syntax is the subset of Dovecot's `pop3_uidl_format` that needs no
 /// message content: `%u` (UID), `%v` (UIDVALIDITY), each optionally with a
-/// zero-pad flag, a width and `X`/`x` for upper/lower hexadecimal, and `%%`.
+/// zero-pad flag, a width and `X` (or `x`) for hexadecimal, and `%%`.
+/// Hex digits are lower-case, as Dovecot's `%X` prints them (checked against
+/// Dovecot 2.3's POP3 by the integration suite).
 /// The default `%08Xu%08Xv` gives Dovecot's own default UIDLs, so users moved
 /// from Dovecot's POP3 do not download everything again.
 public struct UIDLFormat: Sendable, Equatable, CustomStringConvertible {
@@ -12,7 +14,7 @@ public struct UIDLFormat: Sendable, Equatable, CustomStringConvertible {
         case variable(Variable, width: Int, zeroPad: Bool, radix: Radix)
     }
     enum Variable: Sendable, Equatable { case uid, uidValidity }
-    enum Radix: Sendable, Equatable { case decimal, upperHex, lowerHex }
+    enum Radix: Sendable, Equatable { case decimal, hex }
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case unsupportedVariable(Character)
@@ -60,8 +62,7 @@ public struct UIDLFormat: Sendable, Equatable, CustomStringConvertible {
             while let d = chars.first, d >= 48, d <= 57 { width = min(width * 10 + Int(d - 48), 64); chars.removeFirst() }
             if width > 0 && !zeroPad { throw .spacePadding }
             var radix = Radix.decimal
-            if chars.first == UInt8(ascii: "X") { radix = .upperHex; chars.removeFirst() }
-            else if chars.first == UInt8(ascii: "x") { radix = .lowerHex; chars.removeFirst() }
+            if chars.first == UInt8(ascii: "X") || chars.first == UInt8(ascii: "x") { radix = .hex; chars.removeFirst() }
             guard let v = chars.popFirst() else { throw .danglingPercent }
             let variable: Variable
             switch v {
@@ -89,8 +90,7 @@ public struct UIDLFormat: Sendable, Equatable, CustomStringConvertible {
                 var digits: String
                 switch radix {
                 case .decimal: digits = String(value)
-                case .upperHex: digits = String(value, radix: 16, uppercase: true)
-                case .lowerHex: digits = String(value, radix: 16, uppercase: false)
+                case .hex: digits = String(value, radix: 16, uppercase: false)
                 }
                 if digits.count < width {
                     digits = String(repeating: "0", count: width - digits.count) + digits

@@ -13,8 +13,8 @@ final class GatewaySessionTransactionTests: XCTestCase {
             2 400\r
             .\r
             +OK\r
-            1 0000000367481FE0\r
-            2 0000000967481FE0\r
+            1 0000000367481fe0\r
+            2 0000000967481fe0\r
             .\r
             +OK 2 400\r
             -ERR There's no message 3.\r

@@ -3,8 +3,8 @@ import XCTest
 
 final class UIDLFormatTests: XCTestCase {
     func testDovecotDefault() {
-        XCTAssertEqual(UIDLFormat.dovecotDefault.uidl(uid: 1, uidValidity: 1_732_780_000), "0000000167481FE0")
-        XCTAssertEqual(UIDLFormat.dovecotDefault.uidl(uid: 0xFFFF_FFFF, uidValidity: 0x10), "FFFFFFFF00000010")
+        XCTAssertEqual(UIDLFormat.dovecotDefault.uidl(uid: 1, uidValidity: 1_732_780_000), "0000000167481fe0")
+        XCTAssertEqual(UIDLFormat.dovecotDefault.uidl(uid: 0xFFFF_FFFF, uidValidity: 0x10), "ffffffff00000010")
     }
 
     func testOtherFormats() throws {

@@ -1,0 +1,203 @@
+"""Runs the PopGate binary (`popgate serve --config FILE`) for a test.
+
+Writes the YAML config (listeners on free 127.0.0.1 ports: one `starttls`, one
+`implicit`, optionally one `none` with allow_plaintext_auth), starts the process,
+waits until its ports accept, keeps its stderr in a file for assertions, and stops
+it with SIGTERM (then SIGKILL).
+"""
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from .certs import TestPKI
+from .endpoint import EndpointMixin
+from .net import LOOPBACK, free_ports, wait_for_ports
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_BINARY = REPO_ROOT / ".build" / "debug" / "popgate"
+
+
+def popgate_binary() -> Path:
+    return Path(os.environ.get("POPGATE_BIN", str(DEFAULT_BINARY)))
+
+
+@dataclasses.dataclass
+class GatewayOptions:
+    backend_port: int
+    backend_tls: str = "starttls"          # none | starttls | implicit
+    backend_host: str = LOOPBACK
+    server_name: str | None = "localhost"
+    verify_certificate: bool = True
+    plain_listener: bool = False           # add a `tls: none` listener with allow_plaintext_auth
+    starttls_plaintext_auth: bool = False  # allow_plaintext_auth on the starttls listener
+    mailbox: str = "INBOX"
+    uidl_format: str | None = None
+    on_retrieve: str | None = None         # seen | none
+    on_delete: str | None = None           # expunge | move | flag | keep
+    move_to: str | None = None
+    flag_keyword: str | None = None
+    idle: str | None = None                # e.g. "2s"
+    backend_timeout: str | None = None     # e.g. "2s"
+    drain: str = "2s"                      # SIGTERM drain; short so test teardown stays fast
+    failure_delay: str = "0s"
+    log_level: str = "trace"               # the most verbose: "no password in logs" holds at every level
+
+
+def _q(value) -> str:
+    """A YAML scalar: JSON strings are valid YAML double-quoted scalars."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(str(value))
+
+
+def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> str:
+    addr = {name: f"{LOOPBACK}:{port}" for name, port in ports.items()}
+    backend_addr = f"{opts.backend_host}:{opts.backend_port}"
+    lines = ["listeners:"]
+    lines += ["  - name: pop3",
+              f"    address: {_q(addr['starttls'])}",
+              "    tls: starttls",
+              f"    allow_plaintext_auth: {_q(opts.starttls_plaintext_auth)}",
+              "  - name: pop3s",
+              f"    address: {_q(addr['implicit'])}",
+              "    tls: implicit"]
+    if "plain" in ports:
+        lines += ["  - name: pop3-plain",
+                  f"    address: {_q(addr['plain'])}",
+                  "    tls: none",
+                  "    allow_plaintext_auth: true"]
+    lines += ["tls:",
+              f"  certificate: {_q(pki.fullchain)}",
+              f"  key: {_q(pki.key)}",
+              "backend:",
+              f"  address: {_q(backend_addr)}",
+              f"  tls: {opts.backend_tls}",
+              f"  ca_file: {_q(pki.ca_cert)}"]
+    if opts.server_name is not None:
+        lines.append(f"  server_name: {_q(opts.server_name)}")
+    lines.append(f"  verify_certificate: {_q(opts.verify_certificate)}")
+    lines.append(f"mailbox: {_q(opts.mailbox)}")
+    if opts.uidl_format is not None:
+        lines.append(f"uidl_format: {_q(opts.uidl_format)}")
+    retention = {k: v for k, v in (("on_retrieve", opts.on_retrieve), ("on_delete", opts.on_delete),
+                                   ("move_to", opts.move_to), ("flag_keyword", opts.flag_keyword))
+                 if v is not None}
+    if retention:
+        lines.append("retention:")
+        lines += [f"  {k}: {_q(v)}" for k, v in retention.items()]
+    timeouts = {k: v for k, v in (("idle", opts.idle), ("backend", opts.backend_timeout), ("drain", opts.drain))
+                if v is not None}
+    if timeouts:
+        lines.append("timeouts:")
+        lines += [f"  {k}: {v}" for k, v in timeouts.items()]
+    lines += ["auth:", f"  failure_delay: {opts.failure_delay}",
+              "log:", f"  level: {opts.log_level}"]
+    return "\n".join(lines) + "\n"
+
+
+class Gateway(EndpointMixin):
+    """One running `popgate serve` process."""
+
+    kind = "popgate"
+
+    def __init__(self, workdir: Path, pki: TestPKI, opts: GatewayOptions, binary: Path | None = None):
+        self.workdir = workdir
+        self.pki = pki
+        self.opts = opts
+        self.binary = binary or popgate_binary()
+        self.host = LOOPBACK
+        names = ["starttls", "implicit"] + (["plain"] if opts.plain_listener else [])
+        self.ports = dict(zip(names, free_ports(len(names))))
+        self.config_path = workdir / "popgate.yaml"
+        self.stderr_path = workdir / "popgate.stderr"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def starttls_port(self) -> int:
+        return self.ports["starttls"]
+
+    @property
+    def implicit_port(self) -> int:
+        return self.ports["implicit"]
+
+    @property
+    def plain_port(self) -> int | None:
+        return self.ports.get("plain")
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 20.0) -> None:
+        if not self.binary.exists():
+            raise FileNotFoundError(
+                f"PopGate binary {self.binary} not found: run `swift build` or set POPGATE_BIN")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render_config(self.opts, self.pki, self.ports))
+        err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--config", str(self.config_path)],
+            stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=self.workdir)
+        err.close()
+        atexit.register(self.stop)   # safety net if the test run dies without teardown
+        try:
+            wait_for_ports(list(self.ports.values()), timeout=timeout,
+                           alive=lambda: self.proc is not None and self.proc.poll() is None)
+        except Exception as exc:
+            code = self.proc.poll()
+            self.stop()
+            raise RuntimeError(f"popgate did not start (exit code {code}): {exc}\n"
+                               f"--- config ---\n{self.config_path.read_text()}"
+                               f"--- stderr ---\n{self.stderr()[-4000:]}") from exc
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        self._stopped_proc = proc
+        try:   # anything it left in its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return proc.returncode
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stderr_bytes(self) -> bytes:
+        try:
+            return self.stderr_path.read_bytes()
+        except FileNotFoundError:
+            return b""
+
+
+def wait_exit(proc: subprocess.Popen, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return proc.returncode
+        time.sleep(0.05)
+    return None

@@ -1,0 +1,77 @@
+"""Resource readings of a process from /proc: fds, memory high-water mark, TCP peers."""
+from __future__ import annotations
+
+import os
+import time
+
+
+def fd_count(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def status_kb(pid: int, field: str) -> int:
+    """A `VmXXX:` value of /proc/PID/status in kB (e.g. VmHWM, VmRSS)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
+
+
+def established_to(pid: int, remote_port: int) -> int:
+    """Number of ESTABLISHED TCP connections of `pid` whose remote port is `remote_port`."""
+    inodes = _socket_inodes(pid)
+    count = 0
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    rem_port = int(parts[2].rsplit(":", 1)[1], 16)
+                    state = parts[3]
+                    inode = int(parts[9])
+                    if state == "01" and rem_port == remote_port and inode in inodes:
+                        count += 1
+        except FileNotFoundError:
+            continue
+    return count
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def listening_ports(pid: int) -> list[tuple[str, int]]:
+    """(local address hex, port) of the LISTEN sockets of `pid` (for the loopback-only check)."""
+    inodes = _socket_inodes(pid)
+    out = []
+    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    addr, port = parts[1].rsplit(":", 1)
+                    if parts[3] == "0A" and int(parts[9]) in inodes:
+                        out.append((addr, int(port, 16)))
+        except FileNotFoundError:
+            continue
+    return out

@@ -1,0 +1,84 @@
+"""The popgate process: listens only where configured, stops on SIGTERM, fails to start
+loudly, and `check-config` (config-format.md). PopGate-only."""
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+
+from harness.gateway import GatewayOptions, popgate_binary, render_config
+from harness.net import LOOPBACK, free_ports, port_accepts
+from harness.procinfo import listening_ports
+
+
+def test_listens_only_on_configured_loopback_ports(gateway):
+    gw = gateway(plain_listener=True)
+    listening = listening_ports(gw.pid)
+    assert {p for _, p in listening} == set(gw.ports.values()), listening
+    assert {a for a, _ in listening} == {"0100007F"}, listening
+
+
+def test_sigterm_stops_promptly_and_closes_ports(gateway):
+    gw = gateway()
+    ports = list(gw.ports.values())
+    code = gw.stop(timeout=10)
+    assert code is not None and code != -9, f"needed SIGKILL (exit {code})"
+    assert not any(port_accepts(p) for p in ports)
+
+
+def test_startup_failure_exits_nonzero(gateway, workdir, pki, dovecot):
+    gateway()  # (skips when POP3_TARGET=dovecot)
+    busy = socket.socket()
+    busy.bind((LOOPBACK, 0))
+    busy.listen(1)
+    try:
+        port = busy.getsockname()[1]
+        d = workdir / "startup-failure"
+        d.mkdir(exist_ok=True)
+        cfg = d / "popgate.yaml"
+        cfg.write_text(render_config(GatewayOptions(backend_port=dovecot.ports.imap), pki,
+                                     {"starttls": free_ports(1)[0], "implicit": port}))
+        r = subprocess.run([str(popgate_binary()), "serve", "--config", str(cfg)],
+                           capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert r.returncode != 0, "a listener that cannot bind must stop the start-up"
+        assert r.stderr, "the reason must be logged"
+    finally:
+        busy.close()
+
+
+@pytest.fixture
+def config_file(gateway, workdir, pki, dovecot):
+    gateway()  # (skips when POP3_TARGET=dovecot)
+
+    def write(name: str, text: str | None = None):
+        d = workdir / "check-config"
+        d.mkdir(exist_ok=True)
+        path = d / name
+        path.write_text(text if text is not None else render_config(
+            GatewayOptions(backend_port=dovecot.ports.imap), pki, {"starttls": 1110, "implicit": 1995}))
+        return path
+    return write
+
+
+def check_config(path):
+    return subprocess.run([str(popgate_binary()), "check-config", "--config", str(path)],
+                          capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def test_check_config_ok(config_file):
+    path = config_file("good.yaml")
+    r = check_config(path)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert f"{path}: OK".encode() in r.stdout + r.stderr
+
+
+def test_check_config_reports_every_problem_with_its_key_path(config_file):
+    good = config_file("good.yaml").read_text()
+    bad = good.replace("    tls: implicit\n", '    tls: "ssl"\n', 1) + "bogus_key: 1\n"
+    path = config_file("bad.yaml", bad)
+    r = check_config(path)
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    out = r.stdout.decode() + r.stderr.decode()
+    assert f"{path}: listeners[1].tls:" in out and '"ssl"' in out, out
+    assert f"{path}: bogus_key: unknown key" in out, out

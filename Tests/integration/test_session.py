@@ -1,0 +1,306 @@
+"""Session behaviour: greeting, CAPA, STLS, refused plaintext auth, wrong passwords and their
+delay, STLS command injection, PIPELINING, over-long lines and bad input."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness import corpus
+
+REQUIRED_CAPA = {b"TOP", b"UIDL", b"USER", b"RESP-CODES", b"AUTH-RESP-CODE", b"PIPELINING"}
+
+
+def names(capa_lines: list[bytes]) -> set[bytes]:
+    return {l.split()[0].upper() for l in capa_lines}
+
+
+def sasl_mechanisms(capa_lines: list[bytes]) -> set[bytes]:
+    for l in capa_lines:
+        parts = l.split()
+        if parts[0].upper() == b"SASL":
+            return {p.upper() for p in parts[1:]}
+    return set()
+
+
+@pytest.fixture
+def small_mailbox(mailbox):
+    mailbox.append(corpus.small())
+    return mailbox
+
+
+# -- greeting and CAPA ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["implicit", "starttls-noupgrade", "plain"])
+def test_greeting(pop3_server, mode):
+    srv = pop3_server(plain_listener=True)
+    with srv.connect(mode) as c:
+        assert c.greeting.startswith(b"+OK")
+        assert c.greeting.endswith(b"") and b"\r" not in c.greeting
+
+
+def test_capa_before_tls_lists_stls(pop3_server):
+    srv = pop3_server()
+    with srv.connect("starttls-noupgrade") as c:
+        caps = c.capa()
+    assert REQUIRED_CAPA - {b"USER"} <= names(caps), caps
+    assert b"STLS" in names(caps)
+    if srv.kind == "popgate":
+        # CAPA lists exactly what works now: login before TLS is refused on this listener,
+        # so neither USER nor SASL is offered until STLS (RFC 2449 §5: capabilities may
+        # differ by state).
+        assert b"USER" not in names(caps) and b"SASL" not in names(caps), caps
+        assert any(l.startswith(b"IMPLEMENTATION PopGate") for l in caps), caps
+    else:
+        assert b"PLAIN" in sasl_mechanisms(caps)
+
+
+def test_capa_before_tls_with_plaintext_auth_allowed_lists_user(pop3_server):
+    srv = pop3_server(starttls_plaintext_auth=True)
+    with srv.connect("starttls-noupgrade") as c:
+        caps = c.capa()
+    assert REQUIRED_CAPA <= names(caps), caps
+    assert b"STLS" in names(caps)
+    assert b"PLAIN" in sasl_mechanisms(caps)
+
+
+@pytest.mark.parametrize("mode", ["implicit", "starttls"])
+def test_capa_over_tls_has_no_stls(pop3_server, mode):
+    srv = pop3_server()
+    with srv.connect(mode) as c:
+        caps = c.capa()
+    assert REQUIRED_CAPA <= names(caps), caps
+    assert b"STLS" not in names(caps)
+    assert b"PLAIN" in sasl_mechanisms(caps)
+    if srv.kind == "popgate":
+        assert any(l.startswith(b"IMPLEMENTATION PopGate") for l in caps), caps
+
+
+def test_capa_after_login_has_no_stls(pop3_server, mailbox):
+    srv = pop3_server(plain_listener=True)
+    for mode in ("implicit", "plain"):
+        with srv.login(mailbox.user, mailbox.password, mode) as c:
+            caps = c.capa()
+            assert {b"TOP", b"UIDL", b"RESP-CODES", b"PIPELINING"} <= names(caps), caps
+            assert b"STLS" not in names(caps)
+            assert c.command("STLS").startswith(b"-ERR")
+            assert c.command("STAT").startswith(b"+OK")     # the session survives
+
+
+def test_stls_refused_when_tls_is_active(pop3_server):
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        assert c.command("STLS").startswith(b"-ERR")
+        assert c.capa()
+    with srv.connect("starttls") as c:
+        assert c.command("STLS").startswith(b"-ERR")
+        assert c.capa()
+
+
+def test_auth_without_mechanism_lists_plain(pop3_server):
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        first, body = c.multi("AUTH")
+        assert first.startswith(b"+OK"), first
+        assert b"PLAIN" in body.upper().split(b"\r\n")
+
+
+# -- plaintext refusal ----------------------------------------------------------------------
+
+def test_plaintext_auth_refused_before_stls(gateway, mailbox, dovecot):
+    gw = gateway()
+    c = gw.connect("starttls-noupgrade")
+    r = c.command(f"USER {mailbox.user}")
+    assert r.startswith(b"-ERR") and b"STLS" in r.upper(), r
+    r = c.command(b"PASS " + mailbox.password.encode())
+    assert r.startswith(b"-ERR"), r
+    r = c.auth_plain(mailbox.user, mailbox.password)
+    assert r.startswith(b"-ERR") and b"STLS" in r.upper(), r
+    r = c.command("AUTH PLAIN")
+    assert r.startswith(b"-ERR"), r
+    time.sleep(0.2)
+    assert f"user=<{mailbox.user}>" not in dovecot.log_text(), "credentials reached the backend"
+    # the same connection upgrades and logs in
+    assert c.stls(gw.context()).startswith(b"+OK")
+    assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
+    assert c.command("STAT") == b"+OK 0 0"
+    c.quit()
+
+
+def test_plain_listener_with_allow_plaintext_auth(pop3_server, mailbox):
+    srv = pop3_server(plain_listener=True)
+    mailbox.append([b"Subject: p\r\n\r\nplain\r\n"])
+    with srv.login(mailbox.user, mailbox.password, "plain") as c:
+        assert c.command("STAT") == b"+OK 1 %d" % len(b"Subject: p\r\n\r\nplain\r\n")
+    with srv.connect("plain") as c:
+        assert c.auth_plain(mailbox.user, mailbox.password).startswith(b"+OK")
+
+
+def test_starttls_listener_with_allow_plaintext_auth(gateway, mailbox):
+    gw = gateway(starttls_plaintext_auth=True)
+    with gw.connect("starttls-noupgrade") as c:
+        assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
+        assert c.command("STAT").startswith(b"+OK")
+
+
+# -- wrong passwords ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["userpass", "auth"])
+def test_wrong_password_is_auth_error_and_session_continues(pop3_server, mailbox, method):
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        if method == "userpass":
+            r = c.user_pass(mailbox.user, mailbox.password + "x")
+        else:
+            r = c.auth_plain(mailbox.user, mailbox.password + "x")
+        assert r.startswith(b"-ERR [AUTH]"), r
+        assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
+        assert c.command("STAT").startswith(b"+OK")
+
+
+def test_unknown_user_is_auth_error(pop3_server):
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        r = c.user_pass("nosuchuser", "whatever")
+        assert r.startswith(b"-ERR [AUTH]"), r
+
+
+def test_failure_delay(gateway, mailbox):
+    gw = gateway(failure_delay="1s")
+    with gw.connect("implicit") as c:
+        assert c.command(f"USER {mailbox.user}").startswith(b"+OK")
+        t0 = time.monotonic()
+        r = c.command("PASS wrong-password")
+        elapsed = time.monotonic() - t0
+        assert r.startswith(b"-ERR [AUTH]"), r
+        assert elapsed >= 0.9, f"failed login answered after {elapsed:.3f}s, configured 1s"
+        t0 = time.monotonic()
+        r = c.auth_plain(mailbox.user, "wrong again")
+        elapsed = time.monotonic() - t0
+        assert r.startswith(b"-ERR [AUTH]"), r
+        assert elapsed >= 0.9, f"failed AUTH answered after {elapsed:.3f}s"
+    with gw.connect("implicit") as c:
+        t0 = time.monotonic()
+        assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
+        assert time.monotonic() - t0 < 0.9, "a successful login must not be delayed"
+
+
+# -- STLS command injection (CVE-2011-0411 class) ---------------------------------------------
+
+def test_stls_command_injection_is_discarded(pop3_server, dovecot_differs):
+    dovecot_differs("Dovecot feeds bytes pipelined after STLS into SSL_accept, so the handshake "
+                    "fails (safe, but the session is lost)")
+    srv = pop3_server()
+    c = srv.connect("starttls-noupgrade")
+    c.send(b"STLS\r\nCAPA\r\n")
+    r = c.line()
+    assert r.startswith(b"+OK"), r
+    assert not c.buf, f"plaintext after the STLS answer: {bytes(c.buf)!r}"
+    c.sock = srv.context().wrap_socket(c.sock, server_hostname="localhost")
+    # the first response over TLS must answer a NEW command, not the injected CAPA
+    r = c.command("XYZZY")
+    assert r.startswith(b"-ERR"), f"injected command was executed after the handshake: {r!r}"
+    caps = c.capa()
+    assert b"STLS" not in names(caps)
+    assert c.pending(0.3) == b""
+    c.close()
+
+
+# -- PIPELINING ----------------------------------------------------------------------------------
+
+PIPELINE = ["STAT", "LIST 1", "UIDL 2", "LIST", "UIDL", "TOP 1 0", "RETR 2", "NOOP", "LIST 999",
+            "TOP 3 2", "DELE 3", "LIST 3", "STAT", "RSET", "LIST 3", "RETR 8"]
+
+
+def test_pipelining_50_commands_answered_in_order(pop3_server, small_mailbox):
+    srv = pop3_server()
+    commands = [PIPELINE[i % len(PIPELINE)] for i in range(50)]
+    with srv.login(small_mailbox.user, small_mailbox.password) as c:
+        expected = [c.response(cmd) for cmd in commands]
+    with srv.login(small_mailbox.user, small_mailbox.password) as c:
+        c.send("".join(cmd + "\r\n" for cmd in commands))
+        got = [c.read_response(cmd) for cmd in commands]
+        assert c.pending(0.3) == b""
+    assert len(got) == 50
+    for i, (cmd, e, g) in enumerate(zip(commands, expected, got)):
+        assert g == e, f"answer {i + 1} to {cmd!r} differs"
+    # the reference itself must contain the failures: LIST 999, and LIST 3 between DELE 3 and RSET
+    assert sum(1 for e in expected if e.startswith(b"-ERR")) == 6
+
+
+# -- limits and bad input -------------------------------------------------------------------------
+
+def test_overlong_lines(pop3_server, mailbox, dovecot_differs):
+    dovecot_differs("Dovecot accepts command lines up to its input buffer size (~4 KB)")
+    srv = pop3_server()
+    with srv.login(mailbox.user, mailbox.password) as c:
+        for i in range(2):
+            r = c.command(b"NOOP " + b"x" * 600)
+            assert r.startswith(b"-ERR"), r
+            assert c.command("NOOP").startswith(b"+OK"), "session must continue after an over-long line"
+        c.send(b"STAT " + b"y" * 700 + b"\r\n")
+        assert c.wait_closed(10), "third over-long line must close the connection"
+
+
+@pytest.mark.parametrize("line", [
+    b"XYZZY", b"STAT", b"LIST", b"RETR 1", b"DELE 1", b"PASS nobody-said-USER",
+    b"\x01\x02\x7f garbage", b"\xff\xfe\xfd", b"",
+], ids=lambda l: repr(l)[2:-1][:20] or "empty")
+def test_bad_input_before_login(pop3_server, line):
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        r = c.command(line)
+        assert r.startswith(b"-ERR"), r
+        assert c.capa(), "session must survive"
+
+
+def test_user_without_name(pop3_server, dovecot_differs):
+    dovecot_differs("Dovecot answers a bare USER with +OK (empty user name)")
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        r = c.command("USER")
+        assert r.startswith(b"-ERR"), r
+        assert c.capa()
+
+
+def test_nul_byte_before_login(pop3_server, mailbox, dovecot_differs):
+    dovecot_differs("Dovecot cuts a command line at a NUL byte (USER name\\0junk answers +OK)")
+    srv = pop3_server()
+    with srv.connect("implicit") as c:
+        r = c.command(b"USER " + mailbox.user.encode() + b"\x00junk")
+        assert r.startswith(b"-ERR"), r
+        assert c.capa()
+
+
+POST_LOGIN_BAD = [
+    b"RETR 0", b"RETR -1", b"RETR 99999999999999999999", b"RETR 1a", b"RETR", b"TOP 1",
+    b"TOP 1 x", b"TOP 1 -1", b"TOP 0 1", b"LIST 0", b"LIST 999", b"DELE 999", b"UIDL 0",
+    b"USER someone", b"PASS secret", b"XYZZY", b"\xff\xfe\x80", b"\x01\x02\x03",
+]
+
+
+def test_bad_input_after_login(pop3_server, mailbox):
+    mailbox.append([b"Subject: one\r\n\r\nbody\r\n"])
+    srv = pop3_server()
+    with srv.login(mailbox.user, mailbox.password) as c:
+        for line in POST_LOGIN_BAD:
+            r = c.command(line)
+            assert r.startswith(b"-ERR"), (line, r)
+            r = c.command("STAT")
+            assert r == b"+OK 1 %d" % len(b"Subject: one\r\n\r\nbody\r\n"), (line, r)
+
+
+def test_nul_byte_after_login(pop3_server, mailbox, dovecot_differs):
+    dovecot_differs("Dovecot cuts a command line at a NUL byte (STAT\\0x answers +OK)")
+    srv = pop3_server()
+    with srv.login(mailbox.user, mailbox.password) as c:
+        r = c.command(b"STAT\x00x")
+        assert r.startswith(b"-ERR"), r
+        assert c.command("STAT").startswith(b"+OK")
+
+
+def test_quit_before_login(pop3_server):
+    srv = pop3_server()
+    c = srv.connect("implicit")
+    assert c.command("QUIT").startswith(b"+OK")
+    assert c.wait_closed(5)
