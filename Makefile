@@ -10,13 +10,13 @@ SHELL := /bin/bash
 export DEBIAN_FRONTEND := noninteractive
 export PATH := $(PATH):/opt/swift/usr/bin
 
-APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl
+APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container
 PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
 
-.PHONY: all deps build unit-test integration-test test demo clean integration-dovecot
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot
 
 all: build
 
@@ -56,7 +56,13 @@ unit-test: build
 integration-test: build
 	POPGATE_BIN="$(POPGATE_BIN)" $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 
-test: unit-test integration-test
+# The shipped units: systemd-analyze's offline exposure score (must be <= 1.5), then a boot of a
+# throw-away systemd-nspawn container that runs the real binary from the units.
+deploy-test: build
+	bash Tests/deploy/check-security.sh
+	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
+
+test: unit-test integration-test deploy-test
 
 # Validate the suite itself without the Swift binary: against Dovecot's own POP3
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
