@@ -102,6 +102,11 @@ extension GatewaySession {
         }
     }
 
+    static func isExpungeIssued(_ condition: IMAPCondition) -> Bool {
+        if condition.status == .no, case .other(let name, _)? = condition.code, name == "EXPUNGEISSUED" { return true }
+        return false
+    }
+
     mutating func backendGoneAnswer() -> [SessionAction] {
         endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost.", code: .sysTemp))
     }
@@ -144,8 +149,9 @@ extension GatewaySession {
             return processClientInput()
         }
         phase = .transaction
-        if condition.status == .ok {
-            // UID FETCH of an expunged UID answers OK with no data (RFC 3501 §6.4.8).
+        if condition.status == .ok || Self.isExpungeIssued(condition) {
+            // UID FETCH of an expunged UID answers OK with no data (RFC 3501 §6.4.8), or
+            // NO [EXPUNGEISSUED] (RFC 5530) when the expunge is not yet announced to us.
             return [.sendToClient(POP3Response.err("Message \(state.number) was removed by another client."))] + processClientInput()
         }
         return [.sendToClient(POP3Response.err("Backend could not fetch the message.", code: .sysTemp))] + processClientInput()
@@ -182,6 +188,10 @@ extension GatewaySession {
 
     mutating func topTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .top(var state) = phase else { return [] }
+        if !state.started && Self.isExpungeIssued(condition) {
+            phase = .transaction
+            return [.sendToClient(POP3Response.err("Message \(state.number) was removed by another client."))] + processClientInput()
+        }
         guard condition.status == .ok else {
             if state.started { return endSession(.backendError, notifyClient: nil) }
             phase = .transaction

@@ -41,6 +41,16 @@ final class GatewaySessionTransactionTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "-ERR Message 1 was removed by another client.\r\n+OK\r\n")
     }
 
+    func testRetrAndTopOfAMessageWhoseExpungeIsNotYetAnnounced() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(4, 22, "")])
+        t.client("RETR 1\r\nTOP 1 0\r\n")
+        t.backend("P4 NO [EXPUNGEISSUED] Some of the requested messages no longer exist (0.001 + 0.000 secs).\r\n")
+        t.backend("P5 NO [EXPUNGEISSUED] Some of the requested messages no longer exist.\r\n")
+        XCTAssertEqual(t.takeClient(), "-ERR Message 1 was removed by another client.\r\n-ERR Message 1 was removed by another client.\r\n")
+        XCTAssertNil(t.ended)
+    }
+
     func testPipelinedCommandsAreAnsweredInOrder() {
         var t = SessionTranscript()
         t.logIn(messages: [(1, 5, ""), (2, 5, "")])
