@@ -4,6 +4,7 @@
 #   make build   swift build
 #   make clean   remove build products and test caches
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
+#   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +17,7 @@ SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
 
-.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench
 
 all: build
 
@@ -68,6 +69,12 @@ test: unit-test integration-test deploy-test
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
 integration-dovecot: deps
 	POP3_TARGET=dovecot $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+
+# Numbers only mean something for a release binary: `make bench POPGATE_BIN=...` to use another.
+bench: POPGATE_BIN = $(CURDIR)/.build/release/popgate
+bench: deps
+	$(SWIFT) build -c release
+	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)"
 
 demo: build
 	$(PYTHON) Tests/integration/demo.py --popgate "$(POPGATE_BIN)"
