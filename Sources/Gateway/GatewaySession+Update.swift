@@ -23,7 +23,6 @@ extension GatewaySession {
     mutating func quit() -> [SessionAction] {
         guard let drop = maildrop else { return [] }
         let deleted = drop.deletedUIDs
-        summary.deleted = deleted.count
         var steps: [Update.Step] = []
 
         if settings.retention.onRetrieve == .seen {

@@ -219,6 +219,8 @@ public struct GatewaySession: Sendable {
         if case .closed = phase { return [] }
         phase = .closed
         summary.ending = ending
+        // DELE'd in this session, whether or not QUIT applied it (the retention field tells).
+        summary.deleted = maildrop?.deletedUIDs.count ?? 0
         var actions: [SessionAction] = [.cancelTimer(.idle), .cancelTimer(.backend), .cancelTimer(.authFailureDelay)]
         if let notifyClient { actions.append(.sendToClient(notifyClient)) }
         actions.append(.closeClient)

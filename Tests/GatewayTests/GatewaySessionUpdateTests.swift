@@ -75,6 +75,8 @@ final class GatewaySessionUpdateTests: XCTestCase {
         t.send(.clientClosed)
         XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
         XCTAssertEqual(t.ended?.ending, .clientGone)
+        XCTAssertEqual(t.ended?.deleted, 2, "the summary counts DELEs even when nothing was applied")
+        XCTAssertEqual(t.ended?.retention, "none")
     }
 
     func testWithoutUIDPLUSExpungeFallsBackToMoveAndNeverSendsPlainExpunge() {

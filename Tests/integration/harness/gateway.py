@@ -4,6 +4,13 @@ Writes the YAML config (listeners on free 127.0.0.1 ports: one `starttls`, one
 `implicit`, optionally one `none` with allow_plaintext_auth), starts the process,
 waits until its ports accept, keeps its stderr in a file for assertions, and stops
 it with SIGTERM (then SIGKILL).
+
+For systemd-style runs (test_systemd.py) a `launcher` wraps the command line
+(systemd-socket-activate, `sh -c 'export WATCHDOG_PID=$$; exec …'`, `unshare -m …`),
+`env` adds environment variables (NOTIFY_SOCKET, WATCHDOG_USEC, JOURNAL_STREAM) and
+`wait_for="none"` leaves the readiness check to the test (a probe connection would
+trigger socket activation or count as a session). Every launcher must `exec` popgate
+in the process it starts, so `Gateway.pid` stays popgate's pid.
 """
 from __future__ import annotations
 
@@ -11,9 +18,11 @@ import atexit
 import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .certs import TestPKI
@@ -48,6 +57,13 @@ class GatewayOptions:
     drain: str = "2s"                      # SIGTERM drain; short so test teardown stays fast
     failure_delay: str = "0s"
     log_level: str = "trace"               # the most verbose: "no password in logs" holds at every level
+    log_target: str | None = None          # auto | stderr | journal (None: key left out, i.e. auto)
+    certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
+    key: str | None = None                 # its private key (None: the test PKI's key)
+    # -- the process, not the config file --
+    env: dict[str, str] | None = None      # extra environment variables for the process
+    launcher: Callable[["Gateway", list[str]], list[str]] | None = None   # (gw, popgate argv) -> argv to run
+    wait_for: str = "ports"                # ports: until every listener accepts | none: the test waits
 
 
 def _q(value) -> str:
@@ -74,8 +90,8 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
                   "    tls: none",
                   "    allow_plaintext_auth: true"]
     lines += ["tls:",
-              f"  certificate: {_q(pki.fullchain)}",
-              f"  key: {_q(pki.key)}",
+              f"  certificate: {_q(opts.certificate or pki.fullchain)}",
+              f"  key: {_q(opts.key or pki.key)}",
               "backend:",
               f"  address: {_q(backend_addr)}",
               f"  tls: {opts.backend_tls}",
@@ -99,6 +115,8 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
         lines += [f"  {k}: {v}" for k, v in timeouts.items()]
     lines += ["auth:", f"  failure_delay: {opts.failure_delay}",
               "log:", f"  level: {opts.log_level}"]
+    if opts.log_target is not None:
+        lines.append(f"  target: {opts.log_target}")
     return "\n".join(lines) + "\n"
 
 
@@ -141,14 +159,22 @@ class Gateway(EndpointMixin):
             raise FileNotFoundError(
                 f"PopGate binary {self.binary} not found: run `swift build` or set POPGATE_BIN")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(render_config(self.opts, self.pki, self.ports))
+        self.write_config()
+        argv = [str(self.binary), "serve", "--config", str(self.config_path)]
+        if self.opts.launcher is not None:
+            argv = self.opts.launcher(self, argv)
+        env = None
+        if self.opts.env:
+            env = dict(os.environ)
+            env.update(self.opts.env)
         err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [str(self.binary), "serve", "--config", str(self.config_path)],
-            stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=self.workdir)
+            argv, stdin=subprocess.DEVNULL, stdout=err, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=self.workdir, env=env)
         err.close()
         atexit.register(self.stop)   # safety net if the test run dies without teardown
+        if self.opts.wait_for == "none":
+            return
         try:
             wait_for_ports(list(self.ports.values()), timeout=timeout,
                            alive=lambda: self.proc is not None and self.proc.poll() is None)
@@ -158,6 +184,34 @@ class Gateway(EndpointMixin):
             raise RuntimeError(f"popgate did not start (exit code {code}): {exc}\n"
                                f"--- config ---\n{self.config_path.read_text()}"
                                f"--- stderr ---\n{self.stderr()[-4000:]}") from exc
+
+    def write_config(self, **changes) -> None:
+        """(Re)writes the config file, with `changes` applied to the options (e.g. before a SIGHUP)."""
+        if changes:
+            self.opts = dataclasses.replace(self.opts, **changes)
+        self.config_path.write_text(render_config(self.opts, self.pki, self.ports))
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None and self.proc.poll() is None, "popgate is not running"
+        self.proc.send_signal(signum)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """The exit code, or None if it still runs after `timeout` seconds."""
+        assert self.proc is not None
+        return wait_exit(self.proc, timeout)
+
+    def wait_for_log(self, pattern: str | bytes, timeout: float = 10.0, start: int = 0) -> re.Match:
+        """Waits until the stderr (from byte offset `start`) matches the regex `pattern`."""
+        rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stderr_bytes(), start)
+            if m:
+                return m
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {pattern!r} in popgate's stderr within {timeout}s:\n"
+                                   f"{self.stderr()[-3000:]}")
+            time.sleep(0.03)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
