@@ -14,7 +14,12 @@ final class SessionDriver: @unchecked Sendable {
     private var machine: GatewaySession
     private let client: Channel
     private var backend: Channel?
-    private var timers: [SessionTimer: Transport.Timer] = [:]
+    /// When each machine timer is due; the dispatch timers below only wake us up to look.
+    private var deadlines: [SessionTimer: ContinuousClock.Instant] = [:]
+    /// At most one armed dispatch timer per machine timer. Rescheduling to a later deadline (every
+    /// command re-arms the idle timer, every backend read the backend timer) only moves the deadline:
+    /// creating and cancelling a dispatch source per event cost more CPU than the data path.
+    private var armed: [SessionTimer: (timer: Transport.Timer, at: ContinuousClock.Instant)] = [:]
     private let environment: ServerEnvironment
     private let listener: PopGateConfig.Listener
     private var logger: Logger
@@ -137,14 +142,14 @@ final class SessionDriver: @unchecked Sendable {
             backend?.close()
             backend = nil
         case .scheduleTimer(let timer, let after):
-            timers[timer]?.cancel()
-            timers[timer] = loop.schedule(after: after) { [weak self] in
-                guard let self else { return }
-                self.timers[timer] = nil
-                self.handle(.timerFired(timer))
-            }
+            let deadline = ContinuousClock.now + after
+            deadlines[timer] = deadline
+            if let current = armed[timer], current.at <= deadline { return }
+            armed[timer]?.timer.cancel()
+            arm(timer, at: deadline)
         case .cancelTimer(let timer):
-            timers.removeValue(forKey: timer)?.cancel()
+            // The armed dispatch timer, if any, finds no deadline when it wakes.
+            deadlines[timer] = nil
         case .log(let record):
             var metadata: Logger.Metadata = [:]
             for (key, value) in record.fields { metadata[key] = .string(value) }
@@ -155,6 +160,24 @@ final class SessionDriver: @unchecked Sendable {
             logSummary(summary)
             finish()
         }
+    }
+
+    private func arm(_ timer: SessionTimer, at deadline: ContinuousClock.Instant) {
+        let source = loop.schedule(after: deadline - ContinuousClock.now) { [weak self] in
+            self?.timerWokeUp(timer)
+        }
+        armed[timer] = (source, deadline)
+    }
+
+    private func timerWokeUp(_ timer: SessionTimer) {
+        armed[timer] = nil
+        guard let deadline = deadlines[timer] else { return }
+        if ContinuousClock.now < deadline {
+            arm(timer, at: deadline)
+            return
+        }
+        deadlines[timer] = nil
+        handle(.timerFired(timer))
     }
 
     private func connectBackend() {
@@ -234,8 +257,9 @@ final class SessionDriver: @unchecked Sendable {
     private func finish() {
         guard !ended else { return }
         ended = true
-        for timer in timers.values { timer.cancel() }
-        timers = [:]
+        for (timer, _) in armed.values { timer.cancel() }
+        armed = [:]
+        deadlines = [:]
         drainTimer?.cancel()
         drainTimer = nil
         client.close()
