@@ -91,12 +91,55 @@ struct Serve: ParsableCommand {
         case .stderr: journal = false
         case .auto: journal = JournalStream.stderrIsJournal(journalStream: ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
         }
+        LogLevelSwitch.shared.level = level
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = journal ? JournalLogHandler(label: label) : LogfmtLogHandler(label: label)
-            handler.logLevel = level
-            return handler
+            handler.logLevel = .trace
+            return ReloadableLevelHandler(inner: handler)
         }
         return Logger(label: "popgate")
+    }
+}
+
+/// The configured `log.level`, changeable by a reload (loggers copy their handler, so the level
+/// lives in one shared place that every handler reads).
+final class LogLevelSwitch: @unchecked Sendable {
+    static let shared = LogLevelSwitch()
+    private let lock = NSLock()
+    private var current = Logger.Level.info  // guarded by `lock`
+
+    var level: Logger.Level {
+        get { lock.withLock { current } }
+        set { lock.withLock { current = newValue } }
+    }
+}
+
+/// Forwards to the real handler; its level is the shared switch's.
+struct ReloadableLevelHandler: LogHandler {
+    var inner: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { LogLevelSwitch.shared.level }
+        set { LogLevelSwitch.shared.level = newValue }
+    }
+
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        inner.log(event: event)
     }
 }
 
@@ -169,6 +212,7 @@ final class Daemon: @unchecked Sendable {
             for warning in loaded.warnings { logger.warning("config: \(warning)") }
             try server.reload(config: loaded.config)
             drain = loaded.config.drainTimeout
+            LogLevelSwitch.shared.level = Logger.Level(rawValue: loaded.config.logLevel) ?? .info
             logger.info("reloaded configuration", metadata: ["config": .string(configPath)])
         } catch let error as ConfigError {
             for problem in error.problems {

@@ -706,6 +706,24 @@ def test_reload_retention_applies_to_new_sessions_only(gateway, mailbox):
     assert mailbox.flags() == {uids[0]: {"$POP3Deleted", "\\Seen"}, uids[1]: {"\\Seen"}, uids[2]: set()}
 
 
+def test_reload_changes_the_log_level(gateway):
+    gw = gateway(log_level="info")
+
+    def touch() -> None:
+        with socket.create_connection((LOOPBACK, gw.starttls_port), timeout=5) as s:
+            assert s.recv(100).startswith(b"+OK")
+
+    touch()
+    gw.wait_for_log(r'msg="session ended', timeout=5)
+    assert "level=debug" not in gw.stderr(), "info hides debug lines"
+    mark = len(gw.stderr_bytes())
+    gw.write_config(log_level="debug")
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r'msg="reloaded configuration"', start=mark, timeout=5)
+    touch()
+    gw.wait_for_log(r"level=debug msg=connected", start=mark, timeout=5)
+
+
 # -- graceful stop (SIGTERM) ----------------------------------------------------------------------
 
 def assert_refused(port: int) -> None:
