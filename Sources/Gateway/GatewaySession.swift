@@ -185,6 +185,10 @@ public struct GatewaySession: Sendable {
     mutating func timerFired(_ timer: SessionTimer) -> [SessionAction] {
         switch timer {
         case .idle:
+            if case .notStarted = phase {
+                // An implicit-TLS client that never finished its handshake.
+                return endSession(.timeout, notifyClient: nil)
+            }
             if isWaitingForCommand || isClientTLSHandshake {
                 // RFC 1939 §3: the autologout timer ends the session WITHOUT entering UPDATE.
                 return endSession(.timeout, notifyClient: isClientTLSHandshake ? nil : POP3Response.err("Disconnected for inactivity."))

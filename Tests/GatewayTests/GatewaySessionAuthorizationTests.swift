@@ -135,6 +135,13 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
         XCTAssertTrue(t.takeBackend().hasPrefix("P3 AUTHENTICATE PLAIN "))
     }
 
+    func testIdleTimeoutBeforeTheImplicitTLSHandshakeFinishedEndsTheSession() {
+        var session = GatewaySession(settings: GatewaySettings(), listener: ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: false))
+        let actions = session.handle(.timerFired(.idle))
+        XCTAssertTrue(actions.contains(.closeClient))
+        XCTAssertTrue(actions.contains { if case .sessionEnded(let s) = $0 { s.ending == .timeout } else { false } })
+    }
+
     func testIdleTimeoutEndsWithoutUpdate() {
         var t = SessionTranscript()
         t.logIn(messages: [(1, 10, "")])

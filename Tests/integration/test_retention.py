@@ -2,6 +2,7 @@
 or timed-out session applies nothing."""
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -173,6 +174,15 @@ def test_idle_timeout_before_login(gateway):
         t0 = time.monotonic()
         assert c.wait_closed(15)
         assert time.monotonic() - t0 >= 1.5
+
+
+def test_idle_timeout_of_a_client_that_never_starts_tls(gateway):
+    """A client that connects to the implicit-TLS port and never sends a ClientHello is closed too."""
+    gw = gateway(idle="2s")
+    with socket.create_connection(("127.0.0.1", gw.implicit_port), timeout=15) as s:
+        t0 = time.monotonic()
+        assert s.recv(100) == b"", "closed without a byte"
+        assert 1.5 <= time.monotonic() - t0 <= 10
 
 
 def test_quit_closes_the_connection(pop3_server, mailbox):
