@@ -63,7 +63,7 @@ deploy-test: build
 	bash Tests/deploy/check-security.sh
 	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
 
-test: unit-test integration-test deploy-test
+test: unit-test deploy-test integration-test
 
 # Validate the suite itself without the Swift binary: against Dovecot's own POP3
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
