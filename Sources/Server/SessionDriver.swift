@@ -41,10 +41,11 @@ final class SessionDriver: @unchecked Sendable {
         logger[metadataKey: LogKey.client] = .string(connection.peerAddress?.description ?? "unknown")
         logger[metadataKey: LogKey.listener] = .string(listener.name)
         self.logger = logger
+        // On an implicit-TLS listener the machine starts (greets) only after the handshake.
         self.machine = GatewaySession(
             settings: environment.config.gateway,
             listener: ListenerContext(
-                tlsActive: false,
+                tlsActive: listener.tls == .implicit,
                 startTLSAvailable: listener.tls == .starttls,
                 plaintextAuthAllowed: listener.allowPlaintextAuth
             )
@@ -69,10 +70,6 @@ final class SessionDriver: @unchecked Sendable {
                     self.logger.info("client TLS handshake failed", metadata: [LogKey.error: "\(error)"])
                     self.handle(.clientClosed)
                 } else {
-                    self.machine = GatewaySession(
-                        settings: self.environment.config.gateway,
-                        listener: ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: self.listener.allowPlaintextAuth)
-                    )
                     self.logger[metadataKey: LogKey.tls] = .string(self.client.protocolVersion ?? "TLS")
                     self.perform(self.machine.start())
                 }
@@ -100,7 +97,9 @@ final class SessionDriver: @unchecked Sendable {
             if client.connection.isAboveHighWatermark, let backend {
                 // Back-pressure: stop reading the backend until the client drains (ARCHITECTURE §4).
                 backend.connection.pauseReading()
-                client.connection.onWritable = { [unowned self] in
+                // Weak: a flushing close can drain the buffer after the session has ended.
+                client.connection.onWritable = { [weak self] in
+                    guard let self else { return }
                     self.backend?.connection.resumeReading()
                     self.client.connection.onWritable = nil
                     self.handle(.clientOutputThrottled(false))
