@@ -309,10 +309,12 @@ def test_watchdog_pings(gateway, notify, own_pid):
     if not own_pid:
         assert got == [], f"WATCHDOG_PID names another process: no pings, got {got}"
         return
-    assert [d for _, d in got] == [b"WATCHDOG=1"] * 3, got
+    # About every 1 s (WATCHDOG_USEC/2). The window leaves room for a loaded CI machine; what must
+    # not happen is no ping, pings at the full 2 s interval, or a flood.
+    assert {d for _, d in got} == {b"WATCHDOG=1"} and 2 <= len(got) <= 4, got
     times = [t_ready] + [t for t, _ in got]
     gaps = [b - a for a, b in zip(times, times[1:])]
-    assert all(0.6 <= g <= 1.5 for g in gaps), f"WATCHDOG=1 about every 1 s (WATCHDOG_USEC/2): {gaps}"
+    assert all(0.5 <= g <= 1.7 for g in gaps), f"WATCHDOG=1 about every 1 s (WATCHDOG_USEC/2): {gaps}"
     assert gw.is_running()
 
 
