@@ -64,10 +64,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
     func testWrongPasswordIsAnsweredOnlyAfterTheDelay() {
         var t = SessionTranscript(settings: GatewaySettings(authFailureDelay: .seconds(2)))
         _ = t.takeClient()
-        t.client("USER alice\r\nPASS wrong\r\nNOOP\r\n")
-        _ = t.takeClient()
-        t.send(.backendConnected(encrypted: true))
-        t.backend(SessionTranscript.greeting)
+        t.reachBackend("USER alice\r\nPASS wrong\r\nNOOP\r\n")
         _ = t.takeBackend()
         t.backend("P1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
         XCTAssertEqual(t.takeClient(), "", "nothing before the delay")
@@ -111,10 +108,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
     func testNoPasswordOverAnUnencryptedBackend() {
         var t = SessionTranscript()
         _ = t.takeClient()
-        t.client("USER alice\r\nPASS secret\r\n")
-        _ = t.takeClient()
-        t.send(.backendConnected(encrypted: false))
-        t.backend(SessionTranscript.greeting)
+        t.reachBackend(encrypted: false)
         XCTAssertFalse(t.takeBackend().contains("AUTHENTICATE"))
         XCTAssertTrue(t.takeClient().hasPrefix("-ERR [SYS/PERM]"))
     }

@@ -93,10 +93,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
     func testWithoutUIDPLUSOrMoveLoginFails() {
         var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
         _ = t.takeClient()
-        t.client("USER alice\r\nPASS secret\r\n")
-        _ = t.takeClient()
-        t.send(.backendConnected(encrypted: true))
-        t.backend(SessionTranscript.greeting)
+        t.reachBackend()
         _ = t.takeBackend()
         t.backend("P1 OK [CAPABILITY IMAP4rev1] Logged in\r\n")
         XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")

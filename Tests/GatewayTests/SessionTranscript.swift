@@ -59,6 +59,15 @@ struct SessionTranscript {
     static let greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n"
     static let loggedIn = "OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH LITERAL+ BINARY MOVE] Logged in\r\n"
 
+    /// Sends the client's login lines, connects the backend and greets like Dovecot; what the client
+    /// was told so far is dropped, what the machine then sent the backend is left to the test.
+    mutating func reachBackend(_ clientLines: String = "USER alice\r\nPASS secret\r\n", encrypted: Bool = true) {
+        client(clientLines)
+        _ = takeClient()
+        send(.backendConnected(encrypted: encrypted))
+        backend(Self.greeting)
+    }
+
     /// USER/PASS through a Dovecot-shaped login, SELECT and snapshot of `messages` (uid, size, flags).
     mutating func logIn(user: String = "alice", password: String = "secret",
                         messages: [(UInt32, UInt64, String)], uidValidity: UInt32 = 1_732_780_000,
