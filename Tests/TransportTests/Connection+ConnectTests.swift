@@ -58,14 +58,14 @@ final class ConnectionConnectTests: XCTestCase {
         let fillers = (0..<4).map { _ in RawSocket.connectNonBlocking(port: listener.localAddress.port) }
         defer { fillers.forEach { close($0) } }
         usleep(50_000)
-        let baseline = openFDCount()
+        let baseline = settledFDCount()
         let (result, elapsed, count) = connect(host: "127.0.0.1", port: listener.localAddress.port, timeout: .milliseconds(300))
         XCTAssertEqual(count, 1)
         guard case .failure(let error) = result else { return XCTFail("connected despite the full backlog") }
         XCTAssertEqual(error, .connectTimeout)
         XCTAssertGreaterThanOrEqual(elapsed, 0.28)
         XCTAssertLessThan(elapsed, 3)
-        XCTAssertTrue(eventually { openFDCount() == baseline }, "the abandoned socket is closed")
+        XCTAssertTrue(eventually { openFDCount() <= baseline }, "the abandoned socket is closed")
     }
 
     func testConnectFallsBackToTheNextAddress() throws {

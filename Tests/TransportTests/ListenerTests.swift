@@ -124,21 +124,21 @@ final class ListenerTests: XCTestCase {
     }
 
     func testStopClosesTheSocket() throws {
-        let baseline = openFDCount()
+        let baseline = settledFDCount()
         let listener = try Listener.bind(host: "127.0.0.1", port: 0)
         let port = listener.localAddress.port
         listener.start(acceptQueue: DispatchQueue(label: "test.accept")) { fd, _ in close(fd) }
         XCTAssertEqual(openFDCount(), baseline + 1)
         listener.stop()
         listener.stop()
-        XCTAssertTrue(eventually { openFDCount() == baseline })
+        XCTAssertTrue(eventually { openFDCount() <= baseline })
         // The port is free again.
         let again = try Listener.bind(host: "127.0.0.1", port: port)
         again.stop()
 
         let neverStarted = try Listener.bind(host: "127.0.0.1", port: 0)
         neverStarted.stop()
-        XCTAssertEqual(openFDCount(), baseline)
+        XCTAssertLessThanOrEqual(openFDCount(), baseline)
     }
 
     /// EMFILE must neither kill the process nor spin: accepting pauses and resumes once descriptors are free.

@@ -29,6 +29,25 @@ func openFDCount() -> Int {
     return count
 }
 
+/// The open-fd count once it has stopped changing: descriptors of earlier tests may still be closing
+/// (a Dispatch cancel handler runs asynchronously), which must not count against the next test.
+func settledFDCount(timeout: TimeInterval = 3) -> Int {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last = openFDCount()
+    var stableSince = Date()
+    while Date() < deadline {
+        usleep(20_000)
+        let now = openFDCount()
+        if now != last {
+            last = now
+            stableSince = Date()
+        } else if Date().timeIntervalSince(stableSince) >= 0.25 {
+            break
+        }
+    }
+    return last
+}
+
 /// Polls `condition` on the test thread until it holds or `timeout` passes.
 func eventually(timeout: TimeInterval = 5, _ condition: () -> Bool) -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
