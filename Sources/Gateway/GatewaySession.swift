@@ -108,7 +108,8 @@ public struct GatewaySession: Sendable {
             return timerFired(timer)
         case .clientOutputThrottled(let on):
             throttled = on
-            return []
+            // The client took a watermark's worth of output: it is alive, whatever it sends.
+            return on ? [] : [.scheduleTimer(.idle, after: settings.idleTimeout)]
         case .shutdownRequested:
             shuttingDown = true
             return []
@@ -193,7 +194,12 @@ public struct GatewaySession: Sendable {
                 // RFC 1939 §3: the autologout timer ends the session WITHOUT entering UPDATE.
                 return endSession(.timeout, notifyClient: isClientTLSHandshake ? nil : POP3Response.err("Disconnected for inactivity."))
             }
-            // A command is in progress (e.g. a long download): that is not idleness.
+            if throttled {
+                // Mid-answer, and the client has not read enough to drain its buffer for a whole idle
+                // period: a stalled client must not hold a backend connection forever.
+                return endSession(.timeout, notifyClient: nil)
+            }
+            // A command is waiting for the backend (its own timer guards that): not idleness.
             return [.scheduleTimer(.idle, after: settings.idleTimeout)]
         case .backend:
             if throttled {

@@ -82,6 +82,27 @@ final class GatewaySessionTransactionTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "+OK\r\nA: b\r\n\r\n..one\r\n.\r\n")
     }
 
+    func testAClientThatStopsReadingMidRetrIsClosedAfterTheIdleTimeout() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 50, ""), (2, 5, "")])
+        t.client("DELE 2\r\nRETR 1\r\n")
+        t.backend("* 1 FETCH (UID 1 BODY[] {50}\r\npartial")
+        t.send(.clientOutputThrottled(true))
+        _ = t.takeActions()
+        // The backend is quiet because the driver stopped reading it: its timer is not the judge.
+        t.send(.timerFired(.backend))
+        XCTAssertTrue(t.contains(.scheduleTimer(.backend, after: .seconds(30))))
+        XCTAssertNil(t.ended)
+        // Progress: the client drained its buffer, so the idle period starts again.
+        t.send(.clientOutputThrottled(false))
+        XCTAssertTrue(t.contains(.scheduleTimer(.idle, after: .seconds(600))))
+        t.send(.clientOutputThrottled(true))
+        _ = t.takeBackend()
+        t.send(.timerFired(.idle))
+        XCTAssertEqual(t.ended?.ending, .timeout)
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n", "nothing applied")
+    }
+
     func testBackendDropMidRetrClosesTheClientWithoutApplyingAnything() {
         var t = SessionTranscript()
         t.logIn(messages: [(1, 50, ""), (2, 5, "")])

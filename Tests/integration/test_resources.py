@@ -67,3 +67,23 @@ def test_big_retr_memory_and_bytes(gateway, corpus_mailbox):
     assert hashlib.sha256(unstuff(body)).digest() == hashlib.sha256(expected).digest()
     growth_mb = (hwm_after - hwm_before) / 1024
     assert growth_mb < 16, f"VmHWM grew by {growth_mb:.1f} MB during a 25 MB RETR"
+
+
+def test_client_that_stops_reading_mid_retr_is_closed(gateway, corpus_mailbox, dovecot):
+    """A client that stays connected but stops reading in the middle of a RETR must not hold the
+    backend connection forever: after an idle period without progress the session ends."""
+    gw = gateway(idle="2s", on_retrieve="seen")
+    backend_port = dovecot.ports.imap
+    c = gw.connect("implicit", rcvbuf=64 * 1024, timeout=30)
+    assert c.user_pass(corpus_mailbox.user, corpus_mailbox.password).startswith(b"+OK")
+    t0 = time.monotonic()
+    c.send(f"RETR {big_number(corpus_mailbox)}\r\n")
+    assert c.line().startswith(b"+OK")
+    while len(c.buf) < 1_000_000:
+        c._fill()
+    assert wait_until(lambda: established_to(gw.pid, backend_port) == 0, 15), \
+        "a stalled reader still holds the backend connection"
+    assert time.monotonic() - t0 >= 1.5, "closed before an idle period had passed"
+    c.abort()
+    assert gw.is_running()
+    assert 'ending=timeout' in gw.stderr(), "the summary line tells why the session ended"
