@@ -37,6 +37,8 @@ public struct GatewaySession: Sendable {
     var authFailures = 0
     var throttled = false
     var shuttingDown = false
+    /// The client half-closed: once its last complete command is answered, the session ends.
+    var clientInputEnded = false
 
     /// POP3 line limit: RFC 2449 says 255 octets per command; AUTH responses get more room.
     public static let maxLineLength = 512
@@ -92,6 +94,9 @@ public struct GatewaySession: Sendable {
             return clientTLSEstablished()
         case .clientClosed:
             return endSession(.clientGone, notifyClient: nil)
+        case .clientInputEnded:
+            clientInputEnded = true
+            return processClientInput()
         case .backendConnected(let encrypted):
             return backendConnected(encrypted: encrypted)
         case .backendConnectFailed(let reason):
@@ -145,6 +150,10 @@ public struct GatewaySession: Sendable {
             case .line(let line):
                 actions += handleLine(line)
             }
+        }
+        if clientInputEnded && isWaitingForCommand {
+            // Everything the client sent has been answered (a QUIT among it has ended the session already).
+            actions += endSession(.clientGone, notifyClient: nil)
         }
         return actions
     }

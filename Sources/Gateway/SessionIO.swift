@@ -4,6 +4,9 @@ public enum SessionEvent: Sendable {
     /// The TLS handshake the machine asked for with `.startClientTLS` finished.
     case clientTLSEstablished
     case clientClosed
+    /// The client shut down its sending side (TCP half-close) but may still read: what it already
+    /// sent is carried out, then the session ends.
+    case clientInputEnded
     /// TCP connected, and for `tls: implicit` the TLS handshake finished too (`encrypted`).
     case backendConnected(encrypted: Bool)
     case backendConnectFailed(reason: String)

@@ -16,6 +16,13 @@ final class Channel: @unchecked Sendable {
     var onHandshake: ((TLSError?) -> Void)?
     /// The peer closed (nil) or the connection failed; called once.
     var onClosed: ((String?) -> Void)?
+    /// The peer shut down its sending side but may still read (TCP half-close). When nil, that is
+    /// a close like any other.
+    var onInputEnded: (() -> Void)? {
+        didSet {
+            connection.onReadEOF = onInputEnded == nil ? nil : { [weak self] in self?.readEOF() }
+        }
+    }
 
     init(connection: Connection) {
         self.connection = connection
@@ -79,6 +86,16 @@ final class Channel: @unchecked Sendable {
         }
     }
 
+    private func readEOF() {
+        guard !closed else { return }
+        if let tls, !tls.isHandshakeComplete {
+            // No TLS session yet, so nothing can still be answered.
+            closedByPeer(nil)
+            return
+        }
+        onInputEnded?()
+    }
+
     private func flushCiphertext() {
         guard let tls, tls.hasPendingCiphertext else { return }
         connection.write(tls.takeCiphertext())
@@ -123,5 +140,6 @@ final class Channel: @unchecked Sendable {
         onData = nil
         onHandshake = nil
         onClosed = nil
+        onInputEnded = nil
     }
 }

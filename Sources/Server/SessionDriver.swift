@@ -55,6 +55,7 @@ final class SessionDriver: @unchecked Sendable {
     func start() {
         client.onData = { [unowned self] bytes in self.handle(.clientDataReceived(bytes)) }
         client.onClosed = { [unowned self] _ in self.handle(.clientClosed) }
+        client.onInputEnded = { [unowned self] in self.handle(.clientInputEnded) }
         client.start()
         logger.debug("connected")
         if listener.tls == .implicit {

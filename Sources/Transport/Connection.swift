@@ -23,6 +23,10 @@ public final class Connection: @unchecked Sendable {
     public var onClose: ((TransportError?) -> Void)?
     /// The outbound buffer dropped below `lowWatermark` after being above `highWatermark`.
     public var onWritable: (() -> Void)?
+    /// The peer half-closed (EOF on read). When set, reading stops but the connection stays open for
+    /// writing until the owner closes it (a client may pipeline commands, shut down its sending side
+    /// and still wait for the answers). When nil, EOF begins a flushing close.
+    public var onReadEOF: (() -> Void)?
 
     public var highWatermark = 256 * 1024
     public var lowWatermark = 64 * 1024
@@ -39,6 +43,8 @@ public final class Connection: @unchecked Sendable {
     private var lifecycle = Lifecycle.open
     private var started = false
     private var readingPaused = false
+    /// The peer sent EOF and `onReadEOF` took it: nothing more to read.
+    private var readEOF = false
 
     // Created on first need (start, or a write that could not be sent at once) and cancelled together.
     // A new Dispatch source is inactive, which counts as suspended here: both flags start true.
@@ -160,7 +166,7 @@ public final class Connection: @unchecked Sendable {
 
     private func updateReadSource() {
         guard lifecycle != .closed, let source = readSource else { return }
-        let shouldRead = started && !readingPaused && lifecycle == .open
+        let shouldRead = started && !readingPaused && !readEOF && lifecycle == .open
         if shouldRead && readSuspended {
             readSuspended = false
             source.resume()
@@ -197,6 +203,7 @@ public final class Connection: @unchecked Sendable {
         onClose = nil
         onRead = nil
         onWritable = nil
+        onReadEOF = nil
         callback?(closeError)
     }
 
@@ -215,7 +222,13 @@ public final class Connection: @unchecked Sendable {
                 continue
             }
             if count == 0 {
-                peerClosed()
+                if let onReadEOF {
+                    readEOF = true
+                    updateReadSource()
+                    onReadEOF()
+                } else {
+                    peerClosed()
+                }
                 return
             }
             switch errno {

@@ -130,4 +130,26 @@ final class GatewaySessionUpdateTests: XCTestCase {
         XCTAssertTrue(t.contains(.closeClient))
         XCTAssertFalse(t.takeBackend().contains("STORE"))
     }
+
+    func testAHalfClosedClientStillGetsItsPipelinedCommandsCarriedOut() {
+        // C: RETR 1 / DELE 1 / QUIT, then shutdown(SHUT_WR): the client still reads the answers.
+        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: .none, onDelete: .keep)))
+        t.logIn(messages: [(1, 4, "")])
+        t.client("RETR 1\r\nDELE 1\r\nQUIT\r\n")
+        XCTAssertEqual(t.takeBackend(), "P4 UID FETCH 1 (BODY.PEEK[])\r\n")
+        t.send(.clientInputEnded)
+        XCTAssertNil(t.ended, "the RETR is still waiting for the backend")
+        t.backend("* 1 FETCH (UID 1 BODY[] {4}\r\nhi\r\n)\r\nP4 OK done\r\n")
+        XCTAssertEqual(t.takeBackend(), "P5 UID STORE 1 +FLAGS.SILENT (\\Seen)\r\n")
+        t.backend("P5 OK\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 4 octets\r\nhi\r\n.\r\n+OK Marked to be deleted.\r\n+OK Logging out.\r\n")
+        XCTAssertEqual(t.ended?.ending, .quit)
+    }
+
+    func testAHalfClosedClientWithoutQuitEndsUnapplied() {
+        var t = session(.expunge)
+        t.send(.clientInputEnded)
+        XCTAssertEqual(t.ended?.ending, .clientGone)
+        XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
+    }
 }

@@ -245,6 +245,42 @@ final class ConnectionTests: XCTestCase {
         XCTAssertNil(closes.current.first ?? .closed)
     }
 
+    /// With `onReadEOF` set, a half-close is reported and the owner may still write after it, later.
+    func testReadEOFKeepsTheConnectionWritableUntilTheOwnerCloses() throws {
+        let listener = try Listener.bind(host: "127.0.0.1", port: 0)
+        let loop = group.loops[0]
+        let sawEOF = expectation(description: "read EOF")
+        let closed = expectation(description: "closed")
+        listener.start(acceptQueue: DispatchQueue(label: "test.accept")) { fd, peer in
+            loop.execute {
+                let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
+                connection.onReadEOF = {
+                    XCTAssertFalse(connection.isClosed, "a half-close is not a close")
+                    sawEOF.fulfill()
+                    // Answer later, as a gateway does once its backend replied.
+                    _ = loop.schedule(after: .milliseconds(200)) {
+                        connection.write(Array("+OK late answer\r\n".utf8))
+                        connection.close(flush: true)
+                    }
+                }
+                connection.onClose = { error in
+                    XCTAssertNil(error)
+                    closed.fulfill()
+                }
+                connection.start()
+            }
+        }
+        defer { listener.stop() }
+        let client = RawSocket.connectBlocking(port: listener.localAddress.port)
+        defer { close(client) }
+        RawSocket.writeAll(client, Array("QUIT\r\n".utf8))
+        XCTAssertEqual(shutdown(client, Int32(SHUT_WR)), 0)
+        wait(for: [sawEOF], timeout: 5)
+        let received = RawSocket.readToEOF(client)
+        wait(for: [closed], timeout: 5)
+        XCTAssertEqual(String(decoding: received, as: UTF8.self), "+OK late answer\r\n")
+    }
+
     func testCloseWithoutFlushDropsTheQueueAndClosesOnce() throws {
         let listener = try Listener.bind(host: "127.0.0.1", port: 0)
         let loop = group.loops[0]
