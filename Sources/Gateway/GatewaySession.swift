@@ -39,6 +39,8 @@ public struct GatewaySession: Sendable {
     var shuttingDown = false
     /// The client half-closed: once its last complete command is answered, the session ends.
     var clientInputEnded = false
+    /// The driver was told to stop reading the client (`maxBufferedInput`).
+    var clientInputPaused = false
 
     /// POP3 line limit: RFC 2449 says 255 octets per command; AUTH responses get more room.
     public static let maxLineLength = 512
@@ -154,6 +156,13 @@ public struct GatewaySession: Sendable {
         if clientInputEnded && isWaitingForCommand {
             // Everything the client sent has been answered (a QUIT among it has ended the session already).
             actions += endSession(.clientGone, notifyClient: nil)
+        }
+        if case .closed = phase { return actions }
+        // A client may pipeline, but not without bound while a command waits for the backend.
+        let backlog = framer.bufferedByteCount > settings.limits.maxBufferedInput
+        if backlog != clientInputPaused {
+            clientInputPaused = backlog
+            actions.append(backlog ? .pauseClientInput : .resumeClientInput)
         }
         return actions
     }

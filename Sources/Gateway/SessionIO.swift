@@ -32,6 +32,9 @@ public enum SessionAction: Sendable, Equatable {
     case startClientTLS
     /// Flush what was sent, then close the client connection.
     case closeClient
+    /// Stop reading the client: enough pipelined commands are waiting (back-pressure on input).
+    case pauseClientInput
+    case resumeClientInput
     case connectBackend
     case sendToBackend([UInt8])
     case startBackendTLS

@@ -52,6 +52,9 @@ public struct GatewaySettings: Sendable, Equatable {
         public var maxMessages: Int = 1_000_000
         /// Chunk size for the partial fetches that serve TOP.
         public var topChunkSize: Int = 64 * 1024
+        /// Pipelined client input held while a command waits for the backend; above it the driver
+        /// stops reading the client until the backlog is worked off.
+        public var maxBufferedInput: Int = 64 * 1024
         public init() {}
     }
 }

@@ -124,6 +124,10 @@ final class SessionDriver: @unchecked Sendable {
             client.startTLS(context: context, serverName: nil)
         case .closeClient:
             client.close()
+        case .pauseClientInput:
+            client.connection.pauseReading()
+        case .resumeClientInput:
+            client.connection.resumeReading()
         case .connectBackend:
             connectBackend()
         case .sendToBackend(let bytes):

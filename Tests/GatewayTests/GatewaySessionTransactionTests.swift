@@ -60,6 +60,20 @@ final class GatewaySessionTransactionTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "+OK 5 octets\r\nhi\r\n..\r\n.\r\n+OK 2 10\r\n+OK Marked to be deleted.\r\n+OK 1 5\r\n")
     }
 
+    func testPipelinedInputIsBoundedWhileACommandWaits() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 5, "")])
+        t.client("RETR 1\r\n")
+        let noops = String(repeating: "NOOP\r\n", count: 20_000)  // 120 KB behind the RETR
+        t.client(noops)
+        XCTAssertTrue(t.contains(.pauseClientInput), "stop reading above limits.maxBufferedInput")
+        XCTAssertFalse(t.contains(.resumeClientInput))
+        _ = t.takeActions()
+        t.backend("* 1 FETCH (UID 1 BODY[] {5}\r\nhi\r\n.)\r\nP4 OK done\r\n")
+        XCTAssertTrue(t.contains(.resumeClientInput))
+        XCTAssertEqual(t.takeClient().components(separatedBy: "+OK\r\n").count - 1, 20_000, "every NOOP answered")
+    }
+
     func testDeleHidesAndRsetRestores() {
         var t = SessionTranscript()
         t.logIn(messages: [(1, 5, ""), (2, 6, "")])
