@@ -192,18 +192,23 @@ def test_quit_closes_the_connection(pop3_server, mailbox):
     assert c.wait_closed(5)
 
 
+def half_closed_exchange(gw, script: str) -> bytes:
+    """Sends `script` on the plain listener, shuts down the sending side, reads until EOF."""
+    with socket.create_connection(("127.0.0.1", gw.plain_port), timeout=15) as s:
+        s.sendall(script.encode())
+        s.shutdown(socket.SHUT_WR)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    return received
+
+
 def test_half_closed_client_gets_its_pipelined_commands_carried_out(gateway, mailbox):
     """`printf 'USER…PASS…RETR 1\\r\\nDELE 1\\r\\nQUIT\\r\\n' | nc -N host 110`: the client shuts down
     its sending side after the last command and reads the answers; its QUIT must still count."""
     uids = mailbox.append([b"Subject: one\r\n\r\nbody one\r\n", b"Subject: two\r\n\r\nbody two\r\n"])
     gw = gateway(plain_listener=True, on_delete="flag")
-    script = (f"USER {mailbox.user}\r\nPASS {mailbox.password}\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n").encode()
-    with socket.create_connection(("127.0.0.1", gw.plain_port), timeout=15) as s:
-        s.sendall(script)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := s.recv(65536):
-            received += chunk
+    received = half_closed_exchange(gw, f"USER {mailbox.user}\r\nPASS {mailbox.password}\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n")
     lines = received.split(b"\r\n")
     assert lines[0].startswith(b"+OK") and received.endswith(b"+OK Logging out.\r\n"), received
     assert b"body one" in received
@@ -213,13 +218,7 @@ def test_half_closed_client_gets_its_pipelined_commands_carried_out(gateway, mai
 def test_half_closed_client_without_quit_applies_nothing(gateway, mailbox):
     uids = mailbox.append([b"Subject: one\r\n\r\nbody one\r\n"])
     gw = gateway(plain_listener=True, on_delete="expunge")
-    script = f"USER {mailbox.user}\r\nPASS {mailbox.password}\r\nRETR 1\r\nDELE 1\r\n".encode()
-    with socket.create_connection(("127.0.0.1", gw.plain_port), timeout=15) as s:
-        s.sendall(script)
-        s.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := s.recv(65536):
-            received += chunk
+    received = half_closed_exchange(gw, f"USER {mailbox.user}\r\nPASS {mailbox.password}\r\nRETR 1\r\nDELE 1\r\n")
     assert received.endswith(b"+OK Marked to be deleted.\r\n"), received
     time.sleep(0.3)
     assert mailbox.flags() == {uids[0]: set()}
