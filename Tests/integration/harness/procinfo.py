@@ -30,24 +30,25 @@ def _socket_inodes(pid: int) -> set[int]:
     return out
 
 
-def established_to(pid: int, remote_port: int) -> int:
-    """Number of ESTABLISHED TCP connections of `pid` whose remote port is `remote_port`."""
+def _own_tcp_rows(pid: int):
+    """The rows of /proc/PID/net/tcp{,6} that are sockets of `pid`, split into fields."""
     inodes = _socket_inodes(pid)
-    count = 0
     for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
         try:
             with open(table) as f:
                 next(f)
-                for line in f:
-                    parts = line.split()
-                    rem_port = int(parts[2].rsplit(":", 1)[1], 16)
-                    state = parts[3]
-                    inode = int(parts[9])
-                    if state == "01" and rem_port == remote_port and inode in inodes:
-                        count += 1
+                rows = [line.split() for line in f]
         except FileNotFoundError:
             continue
-    return count
+        for parts in rows:
+            if int(parts[9]) in inodes:
+                yield parts
+
+
+def established_to(pid: int, remote_port: int) -> int:
+    """Number of ESTABLISHED TCP connections of `pid` whose remote port is `remote_port`."""
+    return sum(1 for parts in _own_tcp_rows(pid)
+               if parts[3] == "01" and int(parts[2].rsplit(":", 1)[1], 16) == remote_port)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
@@ -61,17 +62,9 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool
 
 def listening_ports(pid: int) -> list[tuple[str, int]]:
     """(local address hex, port) of the LISTEN sockets of `pid` (for the loopback-only check)."""
-    inodes = _socket_inodes(pid)
     out = []
-    for table in (f"/proc/{pid}/net/tcp", f"/proc/{pid}/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    parts = line.split()
-                    addr, port = parts[1].rsplit(":", 1)
-                    if parts[3] == "0A" and int(parts[9]) in inodes:
-                        out.append((addr, int(port, 16)))
-        except FileNotFoundError:
-            continue
+    for parts in _own_tcp_rows(pid):
+        if parts[3] == "0A":
+            addr, port = parts[1].rsplit(":", 1)
+            out.append((addr, int(port, 16)))
     return out
