@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layering (imports point down or sideways, never up):
-//   pure:  Wire ← POP3, IMAP ← Gateway          (no Foundation, no Dispatch, no C)
+//   pure:  Wire ← POP3, IMAP ← Gateway,  FrontDoor   (no Foundation, no Dispatch, no C)
 //   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "POP3", dependencies: ["Wire"]),
         .target(name: "IMAP", dependencies: ["Wire"]),
         .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
+        // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
+        .target(name: "FrontDoor"),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -49,6 +51,7 @@ let package = Package(
         .testTarget(name: "POP3Tests", dependencies: ["POP3"]),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
