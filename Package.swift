@@ -36,7 +36,7 @@ let package = Package(
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

@@ -118,6 +118,21 @@ extension Diagnostics {
         return nil
     }
 
+    /// A whole number in `range`, written as a plain YAML integer (`50`, not `"50"` or `5e1`).
+    mutating func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>) -> Int? {
+        guard case .scalar(let scalar) = node, !node.isNull,
+              !scalar.string.isEmpty, scalar.string.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+              scalar.string.utf8.count <= 12, let value = Int(scalar.string) else {
+            problem(path, "expected a whole number, got \(node.shortDescription)", line: node.line)
+            return nil
+        }
+        guard range.contains(value) else {
+            problem(path, "\(value) is out of range (\(range.lowerBound)...\(range.upperBound))", line: node.line)
+            return nil
+        }
+        return value
+    }
+
     /// The longest duration accepted anywhere: keeps timer arithmetic far from overflow.
     static let maximumDuration = Duration.seconds(24 * 3600)
 

@@ -18,13 +18,14 @@ struct ConfigValidator {
         var files: [FileReference]
     }
 
-    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "timeouts", "auth", "log"]
+    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "timeouts", "auth", "limits", "log"]
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth"]
     static let tlsKeys = ["certificate", "key"]
-    static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate"]
+    static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
-    static let timeoutKeys = ["idle", "backend", "drain"]
-    static let authKeys = ["failure_delay"]
+    static let timeoutKeys = ["idle", "backend", "drain", "login", "flush"]
+    static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
+    static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer"]
     static let logKeys = ["level", "target"]
 
     /// RFC 1939 §3: "at least 10 minutes".
@@ -33,6 +34,11 @@ struct ConfigValidator {
     private var diagnostics = Diagnostics()
     /// `timeouts.drain`, read with the other timeouts.
     private var drain: Duration? = PopGateConfig.defaultDrain
+    /// Read with the sections they are written in, assembled in `read(root:)`.
+    private var clientLimits: PopGateConfig.ClientLimits? = PopGateConfig.ClientLimits()
+    private var loginTimeout: Duration? = GatewaySettings().loginTimeout
+    private var forwardClient: Bool? = true
+    private var sessionLimits: GatewaySettings.Limits? = GatewaySettings.Limits()
     private var files: [FileReference] = []
 
     static func validate(root: Node) -> Outcome {
@@ -59,11 +65,16 @@ struct ConfigValidator {
         let listeners = readListeners(section)
         let tls = readServerTLS(section, listeners: listeners ?? [])
         let backend = readBackend(section)
+        readLimits(section)
         let gateway = readGatewaySettings(section, backend: backend)
         let (logLevel, logTarget) = readLog(section)
 
-        guard let listeners, let tls, let backend, let gateway, let logLevel, let logTarget, let drain else { return nil }
-        return PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain)
+        guard let listeners, let tls, let backend, var gateway, let logLevel, let logTarget, let drain,
+              let clientLimits, let loginTimeout, let forwardClient, let sessionLimits else { return nil }
+        gateway.loginTimeout = loginTimeout
+        gateway.forwardClient = forwardClient
+        gateway.limits = sessionLimits
+        return PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain, clientLimits: clientLimits)
     }
 
     // MARK: listeners
@@ -185,6 +196,9 @@ struct ConfigValidator {
         let verify = optional(section, "verify_certificate", default: true) { d, node, path in
             d.bool(node, path)
         }
+        forwardClient = optional(section, "forward_client", default: true) { d, node, path in
+            d.bool(node, path)
+        }
         if tls == PopGateConfig.BackendTLS.none {
             diagnostics.warning(section.childPath("tls"), "none: passwords cross to the backend in clear text; use only on a trusted network or loopback", line: section["tls"]?.line)
         } else if verify == false {
@@ -240,8 +254,10 @@ struct ConfigValidator {
         var moveTo = optional(section, "move_to", default: defaults.moveTo) { d, node, path in
             Self.mailboxName(&d, node, path)
         }
-        if onDelete == .move, let target = moveTo, let mailbox, Self.sameMailbox(target, mailbox) {
-            diagnostics.problem(section.childPath("move_to"), "must differ from mailbox \"\(mailbox)\", or deleted messages would never leave it", line: section.line(ofKey: "move_to") ?? section.line)
+        // `expunge` falls back to a move when the backend lacks UIDPLUS, so move_to matters there too.
+        if onDelete == .move || onDelete == .expunge, let target = moveTo, let mailbox, Self.sameMailbox(target, mailbox) {
+            let why = onDelete == .move ? "or deleted messages would never leave it" : "on_delete expunge moves there when the backend lacks UIDPLUS"
+            diagnostics.problem(section.childPath("move_to"), "must differ from mailbox \"\(mailbox)\", \(why)", line: section.line(ofKey: "move_to") ?? section.line)
             moveTo = nil
         }
         let flagKeyword = optional(section, "flag_keyword", default: defaults.flagKeyword) { d, node, path in
@@ -272,15 +288,76 @@ struct ConfigValidator {
         drain = optional(section, "drain", default: PopGateConfig.defaultDrain) { d, node, path in
             d.duration(node, path, allowZero: true)
         }
+        loginTimeout = optional(section, "login", default: defaults.loginTimeout) { d, node, path in
+            d.duration(node, path, allowZero: false)
+        }
+        let flush = optional(section, "flush", default: PopGateConfig.ClientLimits().flushTimeout) { d, node, path in
+            d.duration(node, path, allowZero: false)
+        }
+        if let flush { clientLimits?.flushTimeout = flush } else { clientLimits = nil }
         return (idle, backend)
     }
 
     private mutating func readAuth(_ root: Section) -> Duration? {
         let node = root["auth"]
         guard let section = Section(node, path: "auth", line: root.line(ofKey: "auth"), keys: Self.authKeys, into: &diagnostics) else { return nil }
-        return optional(section, "failure_delay", default: GatewaySettings().authFailureDelay) { d, node, path in
+        let delay = optional(section, "failure_delay", default: GatewaySettings().authFailureDelay) { d, node, path in
             d.duration(node, path, allowZero: true)
         }
+        let defaults = PopGateConfig.ClientLimits()
+        let delayMax = optional(section, "failure_delay_max", default: defaults.failureDelayMax) { d, node, path in
+            d.duration(node, path, allowZero: true)
+        }
+        let expiry = optional(section, "penalty_expiry", default: defaults.penaltyExpiry) { d, node, path in
+            d.duration(node, path, allowZero: false)
+        }
+        if let delay, let delayMax, delayMax < delay {
+            diagnostics.problem(section.childPath("failure_delay_max"), "\(ValueParsers.format(delayMax)) is below failure_delay (\(ValueParsers.format(delay))); the penalty starts at failure_delay", line: section["failure_delay_max"]?.line ?? section.line)
+            clientLimits = nil
+        } else if let delayMax, let expiry {
+            clientLimits?.failureDelayMax = delayMax
+            clientLimits?.penaltyExpiry = expiry
+        } else {
+            clientLimits = nil
+        }
+        return delay
+    }
+
+    // MARK: limits
+
+    private mutating func readLimits(_ root: Section) {
+        let node = root["limits"]
+        guard let section = Section(node, path: "limits", line: root.line(ofKey: "limits"), keys: Self.limitKeys, into: &diagnostics) else {
+            clientLimits = nil
+            sessionLimits = nil
+            return
+        }
+        let defaults = PopGateConfig.ClientLimits()
+        let sessionDefaults = GatewaySettings.Limits()
+        func count(_ key: String, _ defaultValue: Int, _ range: ClosedRange<Int>) -> Int? {
+            optional(section, key, default: defaultValue) { d, node, path in d.integer(node, path, in: range) }
+        }
+        let connections = count("connections", defaults.connections, 1...10_000_000)
+        let perIP = count("connections_per_ip", defaults.connectionsPerIP, 1...10_000_000)
+        let tracked = count("tracked_ips", defaults.trackedIPs, 1...100_000_000)
+        let authFailures = count("max_auth_failures", sessionDefaults.maxAuthFailures, 1...100)
+        let messages = count("max_messages", sessionDefaults.maxMessages, 1...100_000_000)
+        // Below 16 KiB a single status line burst would throttle; above 64 MiB it is no longer a bound.
+        let output = count("output_buffer", defaults.outputBuffer, 16 * 1024...64 * 1024 * 1024)
+        if let connections, let perIP, perIP > connections {
+            diagnostics.warning(section.childPath("connections_per_ip"), "\(perIP) is above connections (\(connections)): the total limit is reached first", line: section["connections_per_ip"]?.line)
+        }
+        guard let connections, let perIP, let tracked, let authFailures, let messages, let output else {
+            clientLimits = nil
+            sessionLimits = nil
+            return
+        }
+        clientLimits?.connections = connections
+        clientLimits?.connectionsPerIP = perIP
+        clientLimits?.trackedIPs = tracked
+        clientLimits?.outputBuffer = output
+        sessionLimits?.maxAuthFailures = authFailures
+        sessionLimits?.maxMessages = messages
     }
 
     // MARK: log

@@ -103,6 +103,39 @@ public struct PopGateConfig: Sendable, Equatable {
     public var logTarget: LogTarget
     /// `timeouts.drain`: how long open sessions get after SIGTERM/SIGINT.
     public var drainTimeout: Duration
+    /// What the daemon enforces per client and in total, outside any one session.
+    public var clientLimits: ClientLimits
+
+    /// `limits.*`, `timeouts.flush` and the per-address side of `auth.*`: the daemon's protection of
+    /// itself and its backend from any one client (docs/front-door.md).
+    public struct ClientLimits: Sendable, Equatable {
+        /// `limits.connections`: open client connections, all listeners together.
+        public var connections: Int
+        /// `limits.connections_per_ip`: per IPv4 address or IPv6 /64.
+        public var connectionsPerIP: Int
+        /// `limits.tracked_ips`: addresses remembered for penalties and refusal logging (LRU).
+        public var trackedIPs: Int
+        /// `limits.output_buffer`: a client's queued output above this stops reading it (bytes).
+        public var outputBuffer: Int
+        /// `timeouts.flush`: how long a closing connection may take to send its last bytes.
+        public var flushTimeout: Duration
+        /// `auth.failure_delay_max`: the cap of the per-address penalty, which starts at
+        /// `auth.failure_delay` and doubles with each failure.
+        public var failureDelayMax: Duration
+        /// `auth.penalty_expiry`: an address's failures are forgotten after this long without a new one.
+        public var penaltyExpiry: Duration
+
+        public init(connections: Int = 10_000, connectionsPerIP: Int = 50, trackedIPs: Int = 100_000, outputBuffer: Int = 256 * 1024,
+                    flushTimeout: Duration = .seconds(10), failureDelayMax: Duration = .seconds(15), penaltyExpiry: Duration = .seconds(3600)) {
+            self.connections = connections
+            self.connectionsPerIP = connectionsPerIP
+            self.trackedIPs = trackedIPs
+            self.outputBuffer = outputBuffer
+            self.flushTimeout = flushTimeout
+            self.failureDelayMax = failureDelayMax
+            self.penaltyExpiry = penaltyExpiry
+        }
+    }
 
     public enum LogTarget: String, Sendable, Equatable, CaseIterable {
         /// The journal when stderr is connected to it (`JOURNAL_STREAM`), logfmt on stderr otherwise.
@@ -113,7 +146,7 @@ public struct PopGateConfig: Sendable, Equatable {
 
     public static let defaultDrain = Duration.seconds(30)
 
-    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain) {
+    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain, clientLimits: ClientLimits = ClientLimits()) {
         self.listeners = listeners
         self.tls = tls
         self.backend = backend
@@ -121,5 +154,6 @@ public struct PopGateConfig: Sendable, Equatable {
         self.logLevel = logLevel
         self.logTarget = logTarget
         self.drainTimeout = drainTimeout
+        self.clientLimits = clientLimits
     }
 }

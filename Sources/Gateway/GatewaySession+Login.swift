@@ -11,30 +11,50 @@ import Wire
 ///     S: * OK [UIDVALIDITY 1732780000] ...   * 3 EXISTS   P2 OK [READ-WRITE] ...
 ///     C: P3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)
 ///     S: * 1 FETCH (UID 1 RFC822.SIZE 1234 FLAGS ()) ...  P3 OK
+///
+/// Before any of it, the client's address may have to wait out its auth penalty (`penalty`), and when
+/// the backend advertises `ID` the client's address goes ahead of the AUTHENTICATE in the same flight.
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
-        case connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        case penalty, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
     }
 
     var credentials: SASLPlain
-    var step: Step = .connecting
+    var step: Step = .penalty
     var encrypted = false
     var startTLSDone = false
     /// AUTHENTICATE PLAIN without SASL-IR: the payload waits for the continuation request.
     var pendingPayload: Secret?
     var uidValidity: UIDValidity?
     var exists: UInt32 = 0
+}
+
+/// The snapshot FETCH's answer as it arrives, kept outside the phase enum so appends stay in place.
+struct SnapshotBuilder: Sendable {
     var fetched: [FetchedSummary] = []
+    /// FETCH responses seen, solicited or not: a backend that sends more than `limits.maxMessages` is
+    /// cut off instead of growing this array without bound.
+    var responses = 0
     var current: PartialSummary?
 }
 
 struct PartialSummary: Sendable {
     var uid: UID?
     var size: UInt64?
+    /// Only the flags the snapshot decides on (`\Deleted`, the retention keyword), not the whole list.
     var flags: [String] = []
 }
 
-/// How a login failure is answered (house style 7: the error says what to do next).
+/// What QUIT does with DELE'd messages, fixed at login: a capability list the backend sends later
+/// can no longer change it (or make QUIT skip deletions while answering `+OK`).
+struct RetentionPlan: Sendable, Equatable {
+    var onDelete: RetentionPolicy.OnDelete
+    /// `UID MOVE` is available; without it `move` is COPY + STORE \Deleted + UID EXPUNGE.
+    var hasMove: Bool
+}
+
+/// How a login failure is answered: the error says what to do next (`[AUTH]` try again,
+/// `[SYS/TEMP]` later, `[SYS/PERM]` call the provider).
 struct LoginFailure: Sendable {
     var code: ResponseCode
     var text: String
@@ -52,19 +72,34 @@ struct LoginFailure: Sendable {
 }
 
 extension GatewaySession {
+    /// A login starts by asking how long this client's address must wait: the penalty comes before the
+    /// backend is asked, so a brute-forcer who gives up early learns nothing and costs the backend nothing.
     mutating func beginLogin(_ credentials: SASLPlain) -> [SessionAction] {
         summary.user = credentials.authenticationIdentity
         phase = .login(Login(credentials: credentials))
-        backend = .connecting
-        return [.connectBackend, .scheduleTimer(.backend, after: settings.backendTimeout)]
+        return [.lookUpAuthPenalty]
     }
 
-    mutating func withLogin(_ body: (inout Login) -> [SessionAction]) -> [SessionAction] {
+    mutating func authPenaltyLookedUp(_ delay: Duration) -> [SessionAction] {
+        guard case .login(let login) = phase, login.step == .penalty else { return [] }
+        guard delay > .zero else { return connectBackend() }
+        return [
+            .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: ["delay": "\(delay)"])),
+            .scheduleTimer(.authPenalty, after: delay),
+        ]
+    }
+
+    mutating func authPenaltyElapsed() -> [SessionAction] {
+        guard case .login(let login) = phase, login.step == .penalty else { return [] }
+        return connectBackend()
+    }
+
+    mutating func connectBackend() -> [SessionAction] {
         guard case .login(var login) = phase else { return [] }
-        phase = .notStarted  // avoid a copy-on-write of the snapshot being built
-        let actions = body(&login)
-        if case .notStarted = phase { phase = .login(login) }
-        return actions
+        login.step = .connecting
+        phase = .login(login)
+        backend = .connecting
+        return [.connectBackend, .scheduleTimer(.backend, after: settings.backendTimeout)]
     }
 
     mutating func backendConnected(encrypted: Bool) -> [SessionAction] {
@@ -76,7 +111,7 @@ extension GatewaySession {
         login.step = .greeting
         login.encrypted = encrypted
         phase = .login(login)
-        return []
+        return updateInputPauses()
     }
 
     mutating func backendTLSEstablished() -> [SessionAction] {
@@ -118,37 +153,58 @@ extension GatewaySession {
         case (.select, .exists(let count)):
             login.exists = count
             phase = .login(login)
+            guard Int(count) <= settings.limits.maxMessages else {
+                return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(count) messages exceed limits.max_messages"))
+            }
         case (.select, .untagged(let condition)):
             if case .uidValidity(let value)? = condition.code {
                 login.uidValidity = value
                 phase = .login(login)
             }
-        case (.snapshot, .fetchBegin):
-            login.current = PartialSummary()
-            phase = .login(login)
-        case (.snapshot, .fetchAttribute(let attribute)):
-            return withLogin { login in
-                switch attribute {
-                case .uid(let uid): login.current?.uid = uid
-                case .rfc822Size(let size): login.current?.size = size
-                case .flags(let flags): login.current?.flags = flags
-                case .other: break
-                }
-                return []
-            }
-        case (.snapshot, .fetchEnd):
-            return withLogin { login in
-                // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
-                if let current = login.current, let uid = current.uid, let size = current.size {
-                    login.fetched.append(FetchedSummary(uid: uid, size: size, flags: current.flags))
-                }
-                login.current = nil
-                return []
-            }
+        case (.snapshot, _):
+            return snapshotResponse(response)
         default:
             break
         }
         return []
+    }
+
+    /// One event of the snapshot FETCH. A backend that sends more responses than any mailbox we accept,
+    /// or sizes no message has, is broken or hostile: the login fails before memory or sums run away.
+    mutating func snapshotResponse(_ response: IMAPResponse) -> [SessionAction] {
+        switch response {
+        case .fetchBegin:
+            snapshot.responses += 1
+            guard snapshot.responses <= settings.limits.maxMessages else {
+                return loginFailed(.temporary("snapshot FETCH sent more than limits.max_messages (\(settings.limits.maxMessages)) responses"))
+            }
+            snapshot.current = PartialSummary()
+        case .fetchAttribute(.uid(let uid)):
+            snapshot.current?.uid = uid
+        case .fetchAttribute(.rfc822Size(let size)):
+            guard size <= settings.limits.maxMessageSize else {
+                return loginFailed(.temporary("snapshot FETCH gave RFC822.SIZE \(size), above \(settings.limits.maxMessageSize)"))
+            }
+            snapshot.current?.size = size
+        case .fetchAttribute(.flags(let flags)):
+            let keyword = settings.retention.flagKeyword.lowercased()
+            snapshot.current?.flags = flags.filter { Self.isSnapshotRelevant($0, keyword: keyword) }
+        case .fetchEnd:
+            // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
+            if let current = snapshot.current, let uid = current.uid, let size = current.size {
+                snapshot.fetched.append(FetchedSummary(uid: uid, size: size, flags: current.flags))
+            }
+            snapshot.current = nil
+        default:
+            break
+        }
+        return []
+    }
+
+    /// The flags `Maildrop.snapshot` looks at; the rest is not kept.
+    static func isSnapshotRelevant(_ flag: String, keyword: String) -> Bool {
+        let lowered = flag.lowercased()
+        return lowered == "\\deleted" || lowered == keyword
     }
 
     mutating func afterGreeting() -> [SessionAction] {
@@ -163,10 +219,28 @@ extension GatewaySession {
     }
 
     mutating func authenticate() -> [SessionAction] {
-        guard case .login(var login) = phase else { return [] }
+        guard case .login(let login) = phase else { return [] }
         guard login.encrypted || settings.backendPlaintextAllowed else {
             return loginFailed(.permanent("Backend connection is not secure.", log: "refusing to send a password over an unencrypted backend connection (set backend.tls: none to allow)"))
         }
+        return forwardClientAddress() + sendCredentials()
+    }
+
+    /// RFC 2971 `ID` with the client's address, ahead of the credentials in the same flight. A backend
+    /// that trusts the gateway (Dovecot: `login_trusted_networks`) then logs `rip=<client>` and applies
+    /// its own auth penalty to the client instead of to every user behind the gateway.
+    mutating func forwardClientAddress() -> [SessionAction] {
+        guard settings.forwardClient, capabilities.contains("ID"), let address = client.address else { return [] }
+        var fields = [IDField("x-originating-ip", address)]
+        if let port = client.port { fields.append(IDField("x-originating-port", String(port))) }
+        if let local = client.localAddress { fields.append(IDField("x-connected-ip", local)) }
+        if let port = client.localPort { fields.append(IDField("x-connected-port", String(port))) }
+        if let id = client.sessionID { fields.append(IDField("x-session-id", id)) }
+        return sendPipelinedIMAP(.id(fields))
+    }
+
+    mutating func sendCredentials() -> [SessionAction] {
+        guard case .login(var login) = phase else { return [] }
         let credentials = login.credentials
         if capabilities.contains("AUTH=PLAIN") {
             let payload = credentials.encodedBase64()
@@ -192,7 +266,7 @@ extension GatewaySession {
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
         switch login.step {
-        case .connecting, .greeting, .tlsHandshake:
+        case .penalty, .connecting, .greeting, .tlsHandshake:
             return loginFailed(.temporary("unexpected tagged response during login"))
         case .startTLS:
             guard condition.status == .ok else {
@@ -218,6 +292,7 @@ extension GatewaySession {
         case .select:
             guard condition.status == .ok else { return loginFailed(Self.selectFailure(condition, mailbox: settings.mailbox)) }
             guard login.uidValidity != nil else { return loginFailed(.temporary("SELECT gave no UIDVALIDITY")) }
+            snapshot = SnapshotBuilder()
             if login.exists == 0 {
                 return finishLogin()
             }
@@ -244,6 +319,11 @@ extension GatewaySession {
         guard let policy = effectiveOnDelete else {
             return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(settings.retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
         }
+        if policy == .move && Self.sameMailbox(settings.retention.moveTo, settings.mailbox) {
+            // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
+            return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(settings.retention.moveTo), which is the maildrop itself"))
+        }
+        retentionPlan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains("MOVE"))
         var actions: [SessionAction] = []
         if policy != settings.retention.onDelete {
             actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(settings.retention.moveTo)")))
@@ -251,10 +331,17 @@ extension GatewaySession {
         return actions + sendLoginCommand(.select(mailbox: settings.mailbox), step: .select)
     }
 
+    /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly.
+    static func sameMailbox(_ a: String, _ b: String) -> Bool {
+        if a.uppercased() == "INBOX" && b.uppercased() == "INBOX" { return true }
+        return a == b
+    }
+
     mutating func finishLogin() -> [SessionAction] {
         guard case .login(let login) = phase, let uidValidity = login.uidValidity else { return [] }
         let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
-        let drop = Maildrop.snapshot(login.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
+        let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
+        snapshot = SnapshotBuilder()
         guard drop.entries.count <= settings.limits.maxMessages else {
             return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(drop.entries.count) messages exceed limits.max_messages"))
         }
@@ -263,6 +350,8 @@ extension GatewaySession {
         summary.listed = drop.entries.count
         authFailures = 0
         return [
+            .cancelTimer(.login),
+            .recordAuthSuccess,
             .count(.loginSucceeded),
             .log(LogRecord(.info, "logged in", fields: ["messages": String(drop.entries.count)])),
             .sendToClient(POP3Response.ok("Logged in.")),
@@ -272,17 +361,12 @@ extension GatewaySession {
     /// Ends the login attempt: the backend connection is dropped, the client may try again.
     mutating func loginFailed(_ failure: LoginFailure) -> [SessionAction] {
         var actions: [SessionAction] = [
-            .cancelTimer(.backend),
             .count(failure.delayed ? .loginFailed : .backendError),
             .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
         ]
-        if backend == .connected { actions.append(.sendToBackend(Array("Z LOGOUT\r\n".utf8))) }
-        if backend != .none { actions.append(.closeBackend) }
-        backend = .none
-        currentTag = nil
-        pendingSegments = []
-        imap = IMAPResponseParser()
-        capabilities = []
+        actions += resetBackendLink()
+        retentionPlan = nil
+        if failure.delayed { actions.append(.recordAuthFailure) }
         let response = POP3Response.err(failure.text, code: failure.code)
         guard failure.delayed else {
             phase = .authorization(user: nil)

@@ -12,6 +12,17 @@ struct Retrieve: Sendable {
     var started = false
     var bytes: UInt64 = 0
     var complete = false
+    /// The UID of the FETCH response being parsed; a body is relayed only under the UID asked for.
+    var fetchUID: UID?
+    /// Bytes of the current body go to the client (the body belongs to this message).
+    var receiving = false
+}
+
+/// A LIST or UIDL answer in progress: the next entry to describe.
+struct Listing: Sendable {
+    enum Kind: Sendable { case list, uidl }
+    var kind: Kind
+    var next = 0
 }
 
 /// TOP in progress: `UID FETCH uid BODY.PEEK[]<offset.chunk>` repeated until the filter has what it needs,
@@ -26,6 +37,10 @@ struct Top: Sendable {
     var chunkLength: UInt64
     var receivedInChunk: UInt64 = 0
     var sawBody = false
+    /// RFC822.SIZE from the snapshot: a backend that keeps sending full chunks far past it is not followed.
+    var size: UInt64
+    var fetchUID: UID?
+    var receiving = false
 }
 
 /// The TRANSACTION state (RFC 1939 §5).
@@ -40,22 +55,12 @@ extension GatewaySession {
         case .stat:
             return [.sendToClient(POP3Response.ok("\(drop.visibleCount) \(drop.visibleSize)"))]
         case .list(nil):
-            var lines: [String] = []
-            lines.reserveCapacity(drop.entries.count)
-            for (index, entry) in drop.entries.enumerated() where !entry.markedDeleted {
-                lines.append("\(index + 1) \(entry.size)")
-            }
-            return [.sendToClient(POP3Response.multiline("\(drop.visibleCount) messages:", lines: lines))]
+            return beginListing(.list, header: POP3Response.ok("\(drop.visibleCount) messages:"))
         case .list(let number?):
             guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
             return [.sendToClient(POP3Response.ok("\(number) \(entry.size)"))]
         case .uidl(nil):
-            var lines: [String] = []
-            lines.reserveCapacity(drop.entries.count)
-            for (index, entry) in drop.entries.enumerated() where !entry.markedDeleted {
-                lines.append("\(index + 1) \(uidl(entry, drop))")
-            }
-            return [.sendToClient(POP3Response.multiline("", lines: lines))]
+            return beginListing(.uidl, header: POP3Response.ok(""))
         case .uidl(let number?):
             guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
             return [.sendToClient(POP3Response.ok("\(number) \(uidl(entry, drop))"))]
@@ -78,7 +83,7 @@ extension GatewaySession {
             guard !backendLost else { return backendGoneAnswer() }
             let chunk = UInt64(settings.limits.topChunkSize)
             // A small message is cheapest in one whole fetch (chunkLength 0 means "whole").
-            let top = Top(number: number, uid: entry.uid, filter: TopFilter(bodyLines: lines), chunkLength: entry.size <= chunk ? 0 : chunk)
+            let top = Top(number: number, uid: entry.uid, filter: TopFilter(bodyLines: lines), chunkLength: entry.size <= chunk ? 0 : chunk, size: entry.size)
             phase = .top(top)
             return sendIMAP(.uidFetch(UIDSet([entry.uid]), items: [.bodyPeek(partial: top.chunkLength == 0 ? nil : .init(offset: 0, length: chunk))]))
         case .quit:
@@ -94,12 +99,49 @@ extension GatewaySession {
         settings.uidlFormat.uidl(uid: entry.uid.rawValue, uidValidity: drop.uidValidity.rawValue)
     }
 
-    /// `-ERR` for a message number that is out of range or marked deleted (RFC 1939 §5).
-    mutating func missing(_ number: MessageNumber, in drop: Maildrop) -> [SessionAction] {
+    /// `-ERR` for a message number that is out of range or marked deleted (RFC 1939 §5). A well-formed
+    /// command about a message that is not there is no protocol error: it does not count towards
+    /// `limits.maxErrors` (a client repeating DELE must not be cut off and lose its deletions).
+    func missing(_ number: MessageNumber, in drop: Maildrop) -> [SessionAction] {
         switch drop.lookup(number) {
-        case .deleted: commandFailed("Message \(number) is deleted.")
-        case .noSuchMessage, .found: commandFailed("There's no message \(number).")
+        case .deleted: [.sendToClient(POP3Response.err("Message \(number) is deleted."))]
+        case .noSuchMessage, .found: [.sendToClient(POP3Response.err("There's no message \(number)."))]
         }
+    }
+
+    // MARK: LIST and UIDL
+
+    mutating func beginListing(_ kind: Listing.Kind, header: [UInt8]) -> [SessionAction] {
+        phase = .listing(Listing(kind: kind))
+        return [.sendToClient(header)] + continueListing()
+    }
+
+    /// Generates the next `limits.outputChunkSize` of a LIST/UIDL answer; the rest waits until the
+    /// client has taken it (`.requestClientWritable`), so a 100,000-message UIDL repeated by a client
+    /// that never reads costs no more memory than one chunk and the driver's high watermark.
+    mutating func continueListing() -> [SessionAction] {
+        guard case .listing(var listing) = phase, let drop = maildrop else { return [] }
+        var output: [UInt8] = []
+        let entries = drop.entries
+        var index = listing.next
+        while index < entries.count && output.count < settings.limits.outputChunkSize {
+            let entry = entries[index]
+            index += 1
+            guard !entry.markedDeleted else { continue }
+            switch listing.kind {
+            case .list: output.append(contentsOf: "\(index) \(entry.size)\r\n".utf8)
+            case .uidl: output.append(contentsOf: "\(index) \(uidl(entry, drop))\r\n".utf8)
+            }
+        }
+        guard index >= entries.count else {
+            listing.next = index
+            phase = .listing(listing)
+            awaitingWritable = true
+            return [.sendToClient(output), .requestClientWritable]
+        }
+        output += POP3Response.terminator
+        phase = .transaction
+        return [.sendToClient(output)] + processClientInput()
     }
 
     static func isExpungeIssued(_ condition: IMAPCondition) -> Bool {
@@ -117,16 +159,23 @@ extension GatewaySession {
         guard case .retrieve(var state) = phase else { return [] }
         var output: [UInt8] = []
         switch response {
-        case .fetchBodyBegin(_, _, let size):
-            guard size != nil, !state.started else { break }
+        case .fetchBegin:
+            state.fetchUID = nil
+        case .fetchAttribute(.uid(let uid)):
+            state.fetchUID = uid
+        case .fetchBodyBegin(let section, let origin, let size):
+            // Only the whole body of the message asked for; another message's body is never sent.
+            guard size != nil, !state.started, state.fetchUID == state.uid, section.isEmpty, origin == nil else { break }
             state.started = true
+            state.receiving = true
             output = POP3Response.ok("\(state.size) octets")
         case .fetchBodyBytes(let bytes):
-            guard state.started, !state.complete else { break }
-            state.bytes += UInt64(bytes.count)
+            guard state.receiving else { break }
+            state.bytes &+= UInt64(bytes.count)
             state.stuffer.process(bytes, into: &output)
         case .fetchBodyEnd:
-            guard state.started, !state.complete else { break }
+            guard state.receiving else { break }
+            state.receiving = false
             state.complete = true
             state.stuffer.finish(into: &output)
         default:
@@ -144,7 +193,7 @@ extension GatewaySession {
             }
             maildrop?.markRetrieved(state.number)
             summary.retrieved += 1
-            summary.retrievedBytes += state.bytes
+            summary.retrievedBytes = summary.retrievedBytes.saturatingAdding(state.bytes)
             phase = .transaction
             return processClientInput()
         }
@@ -163,17 +212,26 @@ extension GatewaySession {
         guard case .top(var state) = phase else { return [] }
         var output: [UInt8] = []
         switch response {
-        case .fetchBodyBegin(_, _, let size):
-            guard size != nil else { break }
+        case .fetchBegin:
+            state.fetchUID = nil
+        case .fetchAttribute(.uid(let uid)):
+            state.fetchUID = uid
+        case .fetchBodyBegin(let section, let origin, let size):
+            // The section and the chunk asked for, of the message asked for (`BODY[]<offset>` for a chunk).
+            let expectedOrigin: UInt64? = state.chunkLength == 0 ? nil : state.offset
+            guard size != nil, !state.sawBody, state.fetchUID == state.uid, section.isEmpty, origin == expectedOrigin else { break }
             state.sawBody = true
+            state.receiving = true
             state.receivedInChunk = 0
             if !state.started {
                 state.started = true
                 output = POP3Response.ok("")
             }
+        case .fetchBodyEnd:
+            state.receiving = false
         case .fetchBodyBytes(let bytes):
-            guard state.started else { break }
-            state.receivedInChunk += UInt64(bytes.count)
+            guard state.receiving else { break }
+            state.receivedInChunk &+= UInt64(bytes.count)
             if !state.filter.isComplete {
                 var filtered: [UInt8] = []
                 state.filter.process(bytes, into: &filtered)
@@ -201,7 +259,9 @@ extension GatewaySession {
             phase = .transaction
             return [.sendToClient(POP3Response.err("Message \(state.number) was removed by another client."))] + processClientInput()
         }
-        let endOfMessage = state.chunkLength == 0 || !state.sawBody || state.receivedInChunk < state.chunkLength
+        // A backend that keeps sending full chunks well past the message's size is not followed forever.
+        let pastSize = state.offset >= state.size.saturatingAdding(state.size).saturatingAdding(state.chunkLength)
+        let endOfMessage = state.chunkLength == 0 || !state.sawBody || state.receivedInChunk < state.chunkLength || pastSize
         if state.filter.isComplete || endOfMessage {
             var output: [UInt8] = []
             state.stuffer.finish(into: &output)

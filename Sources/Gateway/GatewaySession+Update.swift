@@ -30,15 +30,20 @@ extension GatewaySession {
             if !retrieved.isEmpty { steps.append(.store(UIDSet(retrieved), flags: ["\\Seen"])) }
         }
         var outcome = "none"
-        if !deleted.isEmpty, let policy = effectiveOnDelete {
+        if !deleted.isEmpty {
+            // The plan was fixed at login; a session without one never got past SELECT.
+            guard let plan = retentionPlan else {
+                summary.retention = "failed"
+                return endSession(.backendError, notifyClient: POP3Response.err("Deleted messages could not be removed.", code: .sysTemp))
+            }
             let set = UIDSet(deleted)
             let folder = settings.retention.moveTo
-            switch policy {
+            switch plan.onDelete {
             case .expunge:
                 steps += [.store(set, flags: ["\\Deleted"]), .expunge(set)]
                 outcome = "expunged"
             case .move:
-                if capabilities.contains("MOVE") {
+                if plan.hasMove {
                     steps += [.store(set, flags: ["\\Seen"]), .move(set, to: folder)]
                 } else {
                     steps += [.store(set, flags: ["\\Seen"]), .copy(set, to: folder), .store(set, flags: ["\\Deleted"]), .expunge(set)]

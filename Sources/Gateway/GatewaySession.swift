@@ -14,6 +14,7 @@ import Wire
 public struct GatewaySession: Sendable {
     public let settings: GatewaySettings
     let listener: ListenerContext
+    let client: ClientContext
 
     var tlsActive: Bool
     var framer: LineFramer
@@ -26,8 +27,15 @@ public struct GatewaySession: Sendable {
     var currentTag: IMAPTag?
     /// Segments of a command with synchronising literals, sent one per continuation request.
     var pendingSegments: [[UInt8]] = []
+    /// Commands sent ahead of `currentTag` whose tagged answers only need consuming (the `ID`).
+    var pipelinedTags: [IMAPTag] = []
     var capabilities: Set<String> = []
+    /// Built here rather than inside `Phase.login`: appending to an array held in an enum payload
+    /// copies it on every append (quadratic in the mailbox size).
+    var snapshot = SnapshotBuilder()
     var maildrop: Maildrop?
+    /// What QUIT will do, decided once at login from the capabilities the backend had then.
+    var retentionPlan: RetentionPlan?
     var backendLost = false
 
     // Bookkeeping.
@@ -39,15 +47,20 @@ public struct GatewaySession: Sendable {
     var shuttingDown = false
     /// The client half-closed: once its last complete command is answered, the session ends.
     var clientInputEnded = false
-    /// The driver was told to stop reading the client (`maxBufferedInput`).
+    /// The driver was told to stop reading the client (`maxBufferedInput`, or its output is throttled).
     var clientInputPaused = false
+    /// The driver was told to stop reading the backend (the client's output is throttled).
+    var backendInputPaused = false
+    /// Generated output reached `limits.outputChunkSize`; the rest waits for `.clientWritable`.
+    var awaitingWritable = false
 
     /// POP3 line limit: RFC 2449 says 255 octets per command; AUTH responses get more room.
     public static let maxLineLength = 512
 
-    public init(settings: GatewaySettings, listener: ListenerContext) {
+    public init(settings: GatewaySettings, listener: ListenerContext, client: ClientContext = ClientContext()) {
         self.settings = settings
         self.listener = listener
+        self.client = client
         self.tlsActive = listener.tlsActive
         self.framer = LineFramer(maxLineLength: Self.maxLineLength)
     }
@@ -62,6 +75,8 @@ public struct GatewaySession: Sendable {
         /// A failed login is answered after `authFailureDelay`.
         case loginFailed(response: [UInt8], close: Bool)
         case transaction
+        /// A LIST or UIDL answer generated a chunk at a time as the client takes it.
+        case listing(Listing)
         case retrieve(Retrieve)
         case top(Top)
         case update(Update)
@@ -75,6 +90,11 @@ public struct GatewaySession: Sendable {
     }
 
     // MARK: Events
+
+    /// The connection was accepted: the login deadline starts now, before any TLS handshake.
+    public mutating func accepted() -> [SessionAction] {
+        [.scheduleTimer(.login, after: settings.loginTimeout)]
+    }
 
     /// The greeting; for an implicit-TLS listener the driver calls this after the handshake.
     public mutating func start() -> [SessionAction] {
@@ -115,8 +135,15 @@ public struct GatewaySession: Sendable {
             return timerFired(timer)
         case .clientOutputThrottled(let on):
             throttled = on
+            var actions = updateInputPauses()
+            guard !on else { return actions }
             // The client took a watermark's worth of output: it is alive, whatever it sends.
-            return on ? [] : [.scheduleTimer(.idle, after: settings.idleTimeout)]
+            actions.append(.scheduleTimer(.idle, after: settings.idleTimeout))
+            return actions + resumeGeneratedOutput()
+        case .clientWritable:
+            return resumeGeneratedOutput()
+        case .authPenaltyLookedUp(let delay):
+            return authPenaltyLookedUp(delay)
         case .shutdownRequested:
             shuttingDown = true
             return []
@@ -130,7 +157,14 @@ public struct GatewaySession: Sendable {
     var isWaitingForCommand: Bool {
         switch phase {
         case .authorization, .saslResponse, .transaction: true
-        case .notStarted, .clientTLSHandshake, .login, .loginFailed, .retrieve, .top, .update, .closed: false
+        case .notStarted, .clientTLSHandshake, .login, .loginFailed, .listing, .retrieve, .top, .update, .closed: false
+        }
+    }
+
+    var isLoggedIn: Bool {
+        switch phase {
+        case .transaction, .listing, .retrieve, .top, .update: true
+        case .notStarted, .authorization, .saslResponse, .clientTLSHandshake, .login, .loginFailed, .closed: false
         }
     }
 
@@ -138,8 +172,17 @@ public struct GatewaySession: Sendable {
 
     mutating func processClientInput() -> [SessionAction] {
         var actions: [SessionAction] = []
-        while isWaitingForCommand {
+        // Answers to a flood of pipelined commands are generated a chunk at a time, so a client that
+        // never reads costs at most the driver's high watermark plus one chunk.
+        var generated = 0
+        while isWaitingForCommand && !awaitingWritable {
+            if generated >= settings.limits.outputChunkSize {
+                awaitingWritable = true
+                actions.append(.requestClientWritable)
+                break
+            }
             guard let event = framer.next() else { break }
+            let before = actions.count
             actions.append(.scheduleTimer(.idle, after: settings.idleTimeout))
             switch event {
             case .tooLong:
@@ -152,19 +195,40 @@ public struct GatewaySession: Sendable {
             case .line(let line):
                 actions += handleLine(line)
             }
+            for case .sendToClient(let bytes) in actions[before...] { generated += bytes.count }
         }
-        if clientInputEnded && isWaitingForCommand {
+        if clientInputEnded && isWaitingForCommand && !awaitingWritable {
             // Everything the client sent has been answered (a QUIT among it has ended the session already).
             actions += endSession(.clientGone, notifyClient: nil)
         }
         if case .closed = phase { return actions }
-        // A client may pipeline, but not without bound while a command waits for the backend.
-        let backlog = framer.bufferedByteCount > settings.limits.maxBufferedInput
-        if backlog != clientInputPaused {
-            clientInputPaused = backlog
-            actions.append(backlog ? .pauseClientInput : .resumeClientInput)
+        return actions + updateInputPauses()
+    }
+
+    /// Reading stops where memory would otherwise grow: the client while its pipelined input waits
+    /// (`maxBufferedInput`) or its output is throttled; the backend while the client's output is.
+    mutating func updateInputPauses() -> [SessionAction] {
+        if case .closed = phase { return [] }
+        var actions: [SessionAction] = []
+        let pauseClient = throttled || framer.bufferedByteCount > settings.limits.maxBufferedInput
+        if pauseClient != clientInputPaused {
+            clientInputPaused = pauseClient
+            actions.append(pauseClient ? .pauseClientInput : .resumeClientInput)
+        }
+        let pauseBackend = throttled && backend == .connected
+        if pauseBackend != backendInputPaused {
+            backendInputPaused = pauseBackend
+            actions.append(pauseBackend ? .pauseBackendInput : .resumeBackendInput)
         }
         return actions
+    }
+
+    /// Goes on with generated output that waited for the client to take the previous chunk.
+    mutating func resumeGeneratedOutput() -> [SessionAction] {
+        guard awaitingWritable, !throttled else { return [] }
+        awaitingWritable = false
+        if case .listing = phase { return continueListing() }
+        return processClientInput()
     }
 
     static let shuttingDownResponse = POP3Response.err("Server shutting down.", code: .sysTemp)
@@ -203,6 +267,17 @@ public struct GatewaySession: Sendable {
 
     mutating func timerFired(_ timer: SessionTimer) -> [SessionAction] {
         switch timer {
+        case .login:
+            guard !isLoggedIn else { return [] }
+            // Mid-handshake there is no channel to answer on; otherwise the client hears why.
+            let quiet: Bool
+            switch phase {
+            case .notStarted, .clientTLSHandshake: quiet = true
+            default: quiet = false
+            }
+            return endSession(.loginTimeout, notifyClient: quiet ? nil : POP3Response.err("Login timed out.", code: .sysTemp))
+        case .authPenalty:
+            return authPenaltyElapsed()
         case .idle:
             if case .notStarted = phase {
                 // An implicit-TLS client that never finished its handshake.
@@ -249,12 +324,14 @@ public struct GatewaySession: Sendable {
         summary.ending = ending
         // DELE'd in this session, whether or not QUIT applied it (the retention field tells).
         summary.deleted = maildrop?.deletedUIDs.count ?? 0
-        var actions: [SessionAction] = [.cancelTimer(.idle), .cancelTimer(.backend), .cancelTimer(.authFailureDelay)]
+        var actions: [SessionAction] = [
+            .cancelTimer(.idle), .cancelTimer(.backend), .cancelTimer(.authFailureDelay), .cancelTimer(.authPenalty), .cancelTimer(.login),
+        ]
         if let notifyClient { actions.append(.sendToClient(notifyClient)) }
         actions.append(.closeClient)
         if backend != .none {
             if backend == .connected && !backendLost {
-                actions.append(.sendToBackend(Array("Z LOGOUT\r\n".utf8)))
+                actions.append(.sendToBackend(Self.logoutCommand))
             }
             actions.append(.closeBackend)
             backend = .none
@@ -263,7 +340,37 @@ public struct GatewaySession: Sendable {
         return actions
     }
 
+    /// Sent before closing a backend connection we are done with; its answer is never awaited.
+    static let logoutCommand = IMAPCommandEncoder.encode(.logout, tag: IMAPTag("Z"), literalPlus: false)[0]
+
+    /// Forgets the backend connection and everything learned on it (a failed or abandoned login), so
+    /// the client's next attempt starts from a clean link.
+    mutating func resetBackendLink() -> [SessionAction] {
+        var actions: [SessionAction] = [.cancelTimer(.backend)]
+        if backend == .connected && !backendLost { actions.append(.sendToBackend(Self.logoutCommand)) }
+        if backend != .none { actions.append(.closeBackend) }
+        backend = .none
+        backendLost = false
+        backendInputPaused = false
+        currentTag = nil
+        pendingSegments = []
+        pipelinedTags = []
+        imap = IMAPResponseParser()
+        capabilities = []
+        snapshot = SnapshotBuilder()
+        return actions
+    }
+
     // MARK: Backend plumbing
+
+    /// Sends a command whose answer nobody waits for, ahead of the next `sendIMAP` (same flight).
+    mutating func sendPipelinedIMAP(_ command: IMAPCommand) -> [SessionAction] {
+        tagCounter += 1
+        let tag = IMAPTag("P\(tagCounter)")
+        pipelinedTags.append(tag)
+        // Only commands without synchronising literals are pipelined (`ID` sends quoted strings only).
+        return IMAPCommandEncoder.encode(command, tag: tag, literalPlus: true).map { .sendToBackend($0) }
+    }
 
     /// Sends one IMAP command with a fresh tag and arms the backend timer.
     mutating func sendIMAP(_ command: IMAPCommand) -> [SessionAction] {
@@ -309,6 +416,11 @@ public struct GatewaySession: Sendable {
                 return [.sendToBackend(pendingSegments.removeFirst())]
             }
         case .tagged(let tag, let condition):
+            if let index = pipelinedTags.firstIndex(of: tag) {
+                // The answer to an `ID`: whatever it says, the login goes on.
+                pipelinedTags.remove(at: index)
+                return []
+            }
             if case .capability(let list)? = condition.code { capabilities = Set(list) }
             guard tag == currentTag else {
                 return backendFailed(reason: "unexpected tag \(tag)")
@@ -330,7 +442,7 @@ public struct GatewaySession: Sendable {
             return retrieveResponse(response)
         case .top:
             return topResponse(response)
-        case .update, .transaction, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
+        case .update, .transaction, .listing, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
             // Unsolicited EXISTS/EXPUNGE/FETCH FLAGS and friends: the snapshot is fixed, nothing to do.
             return []
         }
@@ -346,7 +458,7 @@ public struct GatewaySession: Sendable {
             return topTagged(condition)
         case .update:
             return updateTagged(condition)
-        case .transaction, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
+        case .transaction, .listing, .loginFailed, .authorization, .saslResponse, .clientTLSHandshake, .notStarted, .closed:
             return []
         }
     }
@@ -358,13 +470,7 @@ public struct GatewaySession: Sendable {
         var actions: [SessionAction] = [.count(.backendError), .log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
         switch phase {
         case .login:
-            backend = .none
-            backendLost = false
-            currentTag = nil
-            imap = IMAPResponseParser()
-            capabilities = []
-            if wasConnected { actions.append(.closeBackend) }
-            actions.append(.cancelTimer(.backend))
+            actions += resetBackendLink()
             phase = .authorization(user: nil)
             actions.append(.sendToClient(POP3Response.err("Backend server unavailable, try again later.", code: .sysTemp)))
             actions += processClientInput()
@@ -379,7 +485,7 @@ public struct GatewaySession: Sendable {
         case .update:
             summary.retention = "failed"
             return actions + endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost; some deleted messages were not removed.", code: .sysTemp))
-        case .transaction:
+        case .transaction, .listing:
             // Nobody is waiting: the next command gets the error.
             backend = .none
             return actions + [.closeBackend, .cancelTimer(.backend)]

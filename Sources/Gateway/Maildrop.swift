@@ -3,7 +3,7 @@ import POP3
 
 /// The POP3 maildrop: a snapshot of the IMAP folder taken once at login.
 ///
-/// Number spaces (house style 5), defined here once:
+/// Number spaces, defined here once (never mix them up as bare integers):
 /// - `MessageNumber` (POP3, 1-based): the index of an entry in `entries` plus one. Fixed for the whole
 ///   session (RFC 1939 §5: numbers never shift, deleted messages keep theirs).
 /// - `UID` (IMAP): what every backend command after the snapshot uses, so expunges by other clients
@@ -53,7 +53,8 @@ public struct Maildrop: Sendable, Equatable {
 
     /// Messages not marked deleted, and their total size (STAT).
     public var visibleCount: Int { entries.lazy.filter { !$0.markedDeleted }.count }
-    public var visibleSize: UInt64 { entries.lazy.filter { !$0.markedDeleted }.reduce(0) { $0 + $1.size } }
+    /// Saturating: sizes come from the backend, and no sum of them may trap.
+    public var visibleSize: UInt64 { entries.lazy.filter { !$0.markedDeleted }.reduce(0) { $0.saturatingAdding($1.size) } }
 
     public var deletedUIDs: [UID] { entries.filter(\.markedDeleted).map(\.uid) }
     public var retrievedUIDs: [UID] { entries.filter(\.retrieved).map(\.uid) }
@@ -101,5 +102,13 @@ public struct FetchedSummary: Sendable, Equatable {
         self.uid = uid
         self.size = size
         self.flags = flags
+    }
+}
+
+extension UInt64 {
+    /// `self + other`, or `UInt64.max` where that would overflow.
+    public func saturatingAdding(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
     }
 }

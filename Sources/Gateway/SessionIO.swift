@@ -15,9 +15,14 @@ public enum SessionEvent: Sendable {
     case backendTLSFailed(reason: String)
     case backendClosed(reason: String?)
     case timerFired(SessionTimer)
-    /// The client's outbound buffer went above (true) or back below (false) its high watermark;
-    /// the driver stops and resumes reading the backend accordingly.
+    /// The client's outbound buffer went above (true) or back below (false) its high watermark; the
+    /// machine answers with pause/resume actions for both directions it reads.
     case clientOutputThrottled(Bool)
+    /// The answer to `.requestClientWritable`: the client's queue has room, generation may go on.
+    case clientWritable
+    /// The answer to `.lookUpAuthPenalty`: how long this client's address must wait before its login
+    /// reaches the backend (zero without recent failures).
+    case authPenaltyLookedUp(Duration)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -32,9 +37,24 @@ public enum SessionAction: Sendable, Equatable {
     case startClientTLS
     /// Flush what was sent, then close the client connection.
     case closeClient
-    /// Stop reading the client: enough pipelined commands are waiting (back-pressure on input).
+    /// Stop reading the client: enough pipelined commands are waiting, or its output queue is full.
     case pauseClientInput
     case resumeClientInput
+    /// Stop reading the backend while the client's output queue is full (relayed mail waits in the
+    /// backend's socket, not in our memory).
+    case pauseBackendInput
+    case resumeBackendInput
+    /// Report `.clientWritable` once the client's queue is below its high watermark: on a later turn of
+    /// the event loop if it already is, otherwise when it has drained. The machine asks this after it
+    /// generated `limits.outputChunkSize` of output and has more to generate.
+    case requestClientWritable
+    /// Ask the daemon's per-client table how long this client's login must wait; answered with
+    /// `.authPenaltyLookedUp`.
+    case lookUpAuthPenalty
+    /// A login failed for wrong credentials: the daemon counts it against the client's address.
+    case recordAuthFailure
+    /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
+    case recordAuthSuccess
     case connectBackend
     case sendToBackend([UInt8])
     case startBackendTLS
@@ -62,6 +82,10 @@ public enum SessionTimer: Sendable, Hashable {
     case backend
     /// The delay before a failed login is answered.
     case authFailureDelay
+    /// The per-address penalty before a login reaches the backend.
+    case authPenalty
+    /// `timeouts.login`: from accept to a successful login.
+    case login
 }
 
 /// A log event, without a logger: the driver hands it to swift-log.
@@ -87,6 +111,7 @@ public struct SessionSummary: Sendable, Equatable {
         case clientGone = "client-gone"
         case backendError = "backend-error"
         case tooManyErrors = "too-many-errors"
+        case loginTimeout = "login-timeout"
         case shutdown
     }
 
@@ -103,6 +128,26 @@ public struct SessionSummary: Sendable, Equatable {
     public init(user: String? = nil, ending: Ending = .clientGone) {
         self.user = user
         self.ending = ending
+    }
+}
+
+/// Who is connected, as the backend should hear it in an IMAP `ID` (RFC 2971; the `x-` keys are the
+/// ones Dovecot reads from a trusted proxy). Addresses are textual IPs without brackets.
+public struct ClientContext: Sendable, Equatable {
+    public var address: String?
+    public var port: UInt16?
+    /// The gateway's address and port the client connected to.
+    public var localAddress: String?
+    public var localPort: UInt16?
+    /// The session id of the gateway's logs, so both logs can be joined.
+    public var sessionID: String?
+
+    public init(address: String? = nil, port: UInt16? = nil, localAddress: String? = nil, localPort: UInt16? = nil, sessionID: String? = nil) {
+        self.address = address
+        self.port = port
+        self.localAddress = localAddress
+        self.localPort = localPort
+        self.sessionID = sessionID
     }
 }
 

@@ -16,6 +16,12 @@ public struct GatewaySettings: Sendable, Equatable {
     public var backendPlaintextAllowed: Bool
     /// Backend `tls: starttls`: the machine issues STARTTLS before logging in.
     public var backendStartTLS: Bool
+    /// From accept to a successful login, TLS handshake included; then the connection is closed.
+    public var loginTimeout: Duration
+    /// Send an IMAP `ID` with the client's address before logging in (RFC 2971), when the backend
+    /// advertises `ID`: a backend that trusts the gateway (Dovecot's `login_trusted_networks`) then logs
+    /// and penalises the real client instead of the gateway.
+    public var forwardClient: Bool
     public var limits: Limits
 
     public init(
@@ -27,6 +33,8 @@ public struct GatewaySettings: Sendable, Equatable {
         authFailureDelay: Duration = .seconds(2),
         backendPlaintextAllowed: Bool = false,
         backendStartTLS: Bool = false,
+        loginTimeout: Duration = .seconds(60),
+        forwardClient: Bool = true,
         limits: Limits = Limits()
     ) {
         self.mailbox = mailbox
@@ -37,10 +45,12 @@ public struct GatewaySettings: Sendable, Equatable {
         self.authFailureDelay = authFailureDelay
         self.backendPlaintextAllowed = backendPlaintextAllowed
         self.backendStartTLS = backendStartTLS
+        self.loginTimeout = loginTimeout
+        self.forwardClient = forwardClient
         self.limits = limits
     }
 
-    /// Every limit is named (house style 6).
+    /// Every limit is named, with what happens when it is reached (docs/front-door.md lists them all).
     public struct Limits: Sendable, Equatable {
         /// Over-long command lines tolerated before the connection is closed.
         public var maxBadLines: Int = 3
@@ -48,8 +58,16 @@ public struct GatewaySettings: Sendable, Equatable {
         public var maxErrors: Int = 20
         /// Failed logins on one connection before it is closed.
         public var maxAuthFailures: Int = 3
-        /// Messages offered in one maildrop; more is a `[SYS/PERM]` refusal.
+        /// Messages offered in one maildrop; more is a `[SYS/PERM]` refusal. A backend that sends more
+        /// FETCH responses than this during the snapshot fails the login with `[SYS/TEMP]`.
         public var maxMessages: Int = 1_000_000
+        /// An RFC822.SIZE above this is treated as a broken backend (`[SYS/TEMP]`), so that sizes and
+        /// their sums stay far from any overflow.
+        public var maxMessageSize: UInt64 = 1 << 40
+        /// Output the machine generates in one go (CAPA answers to pipelined commands, LIST/UIDL lines)
+        /// before it waits for the client to take it: with the driver's high watermark this bounds a
+        /// client's queued output, however many commands it sends without reading.
+        public var outputChunkSize: Int = 64 * 1024
         /// Chunk size for the partial fetches that serve TOP.
         public var topChunkSize: Int = 64 * 1024
         /// Pipelined client input held while a command waits for the backend; above it the driver

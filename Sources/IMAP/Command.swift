@@ -51,4 +51,20 @@ public enum IMAPCommand: Sendable, Equatable {
     /// `UID MOVE set mailbox` (RFC 6851).
     case uidMove(UIDSet, mailbox: String)
     case uidCopy(UIDSet, mailbox: String)
+    /// `ID ("name" "value" ...)` (RFC 2971): who the client is. Only printable ASCII fields are sent,
+    /// each as a quoted string; a nil value is `NIL`.
+    ///
+    ///     C: I1 ID ("x-originating-ip" "203.0.113.7" "x-originating-port" "50812")
+    case id([IDField])
+}
+
+/// One name/value pair of an `ID` command.
+public struct IDField: Sendable, Equatable {
+    public var name: String
+    public var value: String?
+
+    public init(_ name: String, _ value: String?) {
+        self.name = name
+        self.value = value
+    }
 }

@@ -63,8 +63,29 @@ public enum IMAPCommandEncoder {
         case .uidCopy(let set, let mailbox):
             writer.raw("UID COPY \(set) ")
             writer.mailbox(mailbox)
+        case .id(let fields):
+            writer.raw("ID ")
+            let printable = fields.filter { Self.isPrintableIDText($0.name) && ($0.value.map(Self.isPrintableIDText) ?? true) }
+            guard !printable.isEmpty else {
+                writer.raw("NIL")
+                break
+            }
+            writer.raw("(")
+            for (index, field) in printable.enumerated() {
+                if index > 0 { writer.raw(" ") }
+                writer.string(Array(field.name.utf8))
+                writer.raw(" ")
+                if let value = field.value { writer.string(Array(value.utf8)) } else { writer.raw("NIL") }
+            }
+            writer.raw(")")
         }
         return writer.finish()
+    }
+
+    /// RFC 2971 §3.3: field strings are at most 30 octets for names and 1024 for values; we send
+    /// printable ASCII only, so an ID never needs a literal (and never waits for a continuation).
+    static func isPrintableIDText(_ text: String) -> Bool {
+        text.utf8.count <= 1024 && text.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7F }
     }
 
     /// The client's answer to an AUTHENTICATE continuation: the payload + CRLF (payload "*" cancels).

@@ -53,6 +53,9 @@ public enum POP3Response {
         return output
     }
 
+    /// The line that ends a multi-line response (RFC 1939 §3).
+    public static let terminator: [UInt8] = Array(".\r\n".utf8)
+
     /// A complete multi-line response: `+OK first\r\n`, each line dot-stuffed and CRLF-terminated,
     /// then `.\r\n`. `first` is the text after `+OK`, as for `ok(_:)`.
     ///

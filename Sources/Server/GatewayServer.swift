@@ -1,9 +1,11 @@
 import Config
 import Dispatch
+import FrontDoor
 import Foundation
 import Glibc
 import Gateway
 import Logging
+import POP3
 import TLS
 import Transport
 
@@ -11,12 +13,15 @@ import Transport
 struct ServerEnvironment: Sendable {
     let config: PopGateConfig
     let stats: ServerStats
+    /// Per-client state that outlives sessions (connection counts, auth penalties): one for the daemon.
+    let clients: ClientRegistry
     let serverTLS: TLSContext?
     let backendTLS: TLSContext?
 
-    init(config: PopGateConfig, stats: ServerStats) throws {
+    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry) throws {
         self.config = config
         self.stats = stats
+        self.clients = clients
         if let tls = config.tls {
             serverTLS = try TLSContext.server(certificateChainFile: tls.certificate, privateKeyFile: tls.key)
         } else {
@@ -56,10 +61,12 @@ public final class GatewayServer: @unchecked Sendable {
     private var sessionCounter: UInt64 = 0
     private var stopping = false
     public let stats = ServerStats()
+    private let clients: ClientRegistry
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        clients = ClientRegistry(limits: ClientTable.Limits(config))
         do {
-            environment = try ServerEnvironment(config: config, stats: stats)
+            environment = try ServerEnvironment(config: config, stats: stats, clients: clients)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -123,7 +130,7 @@ public final class GatewayServer: @unchecked Sendable {
     public func reload(config: PopGateConfig) throws {
         let new: ServerEnvironment
         do {
-            new = try ServerEnvironment(config: config, stats: stats)
+            new = try ServerEnvironment(config: config, stats: stats, clients: clients)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -132,6 +139,7 @@ public final class GatewayServer: @unchecked Sendable {
             environment = new
             return old
         }
+        clients.update(limits: ClientTable.Limits(config))
         if old.listeners != config.listeners {
             logger.warning("listener changes take effect only after a restart")
         }
@@ -158,6 +166,21 @@ public final class GatewayServer: @unchecked Sendable {
     }
 
     private func accepted(fd: Int32, peer: SocketAddress, listenerName: String) {
+        // Limits are checked here, on the accept queue, before any per-connection work: a refused client
+        // costs one accept, at most one short write and one close (accept never spins on it).
+        let clientKey = ClientKey(host: peer.host)
+        if let clientKey, case .refused(let limit, let log) = clients.connectionOpened(clientKey) {
+            let tls = lock.withLock { self.environment.config.listeners.first { $0.name == listenerName }?.tls }
+            refuse(fd: fd, plaintext: tls != .implicit)
+            if log {
+                logger.warning("connection refused: too many connections", metadata: [
+                    LogKey.client: .string(clientKey.description),
+                    LogKey.listener: .string(listenerName),
+                    LogKey.limit: .string(limit == .total ? "total" : "per-ip"),
+                ])
+            }
+            return
+        }
         let loop = group.next()
         let (environment, id, refused, listenerConfig): (ServerEnvironment, String, Bool, PopGateConfig.Listener?) = lock.withLock {
             sessionCounter += 1
@@ -167,16 +190,18 @@ public final class GatewayServer: @unchecked Sendable {
             return (self.environment, Self.sessionID(sessionCounter), stopping, listener)
         }
         guard let listener = listenerConfig else {
+            if let clientKey { clients.connectionClosed(clientKey) }
             _ = Glibc.close(fd)
             return
         }
         loop.execute { [self] in
             let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
             if refused {
+                if let clientKey { clients.connectionClosed(clientKey) }
                 connection.close(flush: false)
                 return
             }
-            let driver = SessionDriver(id: id, connection: connection, listener: listener, environment: environment, logger: logger) { [weak self] driver in
+            let driver = SessionDriver(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, logger: logger) { [weak self] driver in
                 guard let self else { return }
                 _ = self.lock.withLock { self.sessions.removeValue(forKey: ObjectIdentifier(driver)) }
             }
@@ -185,6 +210,20 @@ public final class GatewayServer: @unchecked Sendable {
             driver.start()
         }
     }
+
+    /// Over a limit: a plaintext listener's client hears why (RFC 2449 `[SYS/TEMP]`: try again later);
+    /// an implicit-TLS client gets a plain close, since no TLS session exists to say anything in.
+    /// The write is a single non-blocking send: a client that does not read loses the line, not our time.
+    private func refuse(fd: Int32, plaintext: Bool) {
+        if plaintext {
+            Self.tooManyConnections.withUnsafeBytes { raw in
+                _ = Glibc.send(fd, raw.baseAddress, raw.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            }
+        }
+        _ = Glibc.close(fd)
+    }
+
+    private static let tooManyConnections = POP3Response.err("Too many connections", code: .sysTemp)
 
     /// A short id, unique within this process: the counter in base 36 after a per-start prefix.
     private static let prefix: String = String(UInt32.random(in: 0...UInt32.max) % 46656, radix: 36)

@@ -1,4 +1,4 @@
-/// The one set of log metadata keys (house style 9). Their values are sanitised before they get here.
+/// The one set of log metadata keys: every metadata key the daemon logs is named here. Their values are sanitised before they get here.
 enum LogKey {
     static let session = "session"
     static let user = "user"
@@ -16,4 +16,6 @@ enum LogKey {
     static let deleted = "deleted"
     static let retention = "retention"
     static let duration = "duration"
+    /// Which connection limit refused a client: `total` or `per-ip`.
+    static let limit = "limit"
 }

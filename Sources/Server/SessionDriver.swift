@@ -1,4 +1,5 @@
 import Config
+import FrontDoor
 import Gateway
 import Logging
 import TLS
@@ -27,13 +28,21 @@ final class SessionDriver: @unchecked Sendable {
     private var ended = false
     private var drainTimer: Transport.Timer?
     private let onEnd: (SessionDriver) -> Void
+    /// The per-client table key (nil for a peer without an IP address).
+    let clientKey: ClientKey?
+    /// The client's queue went above its high watermark and the machine was told so.
+    private var clientThrottled = false
+    /// Bumped by every connect and every close of the backend: a connect that completes for an attempt
+    /// the machine already gave up on must not become the current backend link.
+    private var backendAttempt = 0
 
-    init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
+    init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
         self.id = id
         self.loop = connection.loop
         self.client = Channel(connection: connection)
         self.listener = listener
         self.environment = environment
+        self.clientKey = clientKey
         self.onEnd = onEnd
         self.startedAt = .now
         var logger = logger
@@ -41,6 +50,14 @@ final class SessionDriver: @unchecked Sendable {
         logger[metadataKey: LogKey.client] = .string(connection.peerAddress?.description ?? "unknown")
         logger[metadataKey: LogKey.listener] = .string(listener.name)
         self.logger = logger
+        let limits = environment.config.clientLimits
+        connection.highWatermark = limits.outputBuffer
+        connection.lowWatermark = limits.outputBuffer / 4
+        // Room for what one step can add above the watermark: a generated chunk or a relayed read,
+        // dot-stuffed (at most doubled), in TLS records.
+        connection.maxQueuedBytes = limits.outputBuffer + 4 * environment.config.gateway.limits.outputChunkSize + 256 * 1024
+        connection.flushTimeout = limits.flushTimeout
+        let local = connection.localAddress
         // On an implicit-TLS listener the machine starts (greets) only after the handshake.
         self.machine = GatewaySession(
             settings: environment.config.gateway,
@@ -48,6 +65,13 @@ final class SessionDriver: @unchecked Sendable {
                 tlsActive: listener.tls == .implicit,
                 startTLSAvailable: listener.tls == .starttls,
                 plaintextAuthAllowed: listener.allowPlaintextAuth
+            ),
+            client: ClientContext(
+                address: connection.peerAddress?.host,
+                port: connection.peerAddress?.port,
+                localAddress: local?.host,
+                localPort: local?.port,
+                sessionID: id
             )
         )
     }
@@ -58,6 +82,7 @@ final class SessionDriver: @unchecked Sendable {
         client.onInputEnded = { [unowned self] in self.handle(.clientInputEnded) }
         client.start()
         logger.debug("connected")
+        perform(machine.accepted())
         if listener.tls == .implicit {
             guard let context = environment.serverTLS else {
                 logger.error("implicit TLS listener without a TLS context")
@@ -95,18 +120,36 @@ final class SessionDriver: @unchecked Sendable {
         switch action {
         case .sendToClient(let bytes):
             client.write(bytes)
-            if client.connection.isAboveHighWatermark, let backend {
-                // Back-pressure: stop reading the backend until the client drains (ARCHITECTURE §4).
-                backend.connection.pauseReading()
+            if client.connection.isAboveHighWatermark && !clientThrottled && !ended {
+                // Back-pressure (docs/front-door.md): the machine stops reading both sides until the
+                // client has taken its queue down to the low watermark.
+                clientThrottled = true
                 // Weak: a flushing close can drain the buffer after the session has ended.
                 client.connection.onWritable = { [weak self] in
                     guard let self else { return }
-                    self.backend?.connection.resumeReading()
                     self.client.connection.onWritable = nil
+                    self.clientThrottled = false
                     self.handle(.clientOutputThrottled(false))
                 }
                 handle(.clientOutputThrottled(true))
             }
+        case .requestClientWritable:
+            // When throttled, `onWritable` reports the drain; otherwise a later loop turn, so other
+            // connections on this loop get their turn between chunks.
+            if !clientThrottled {
+                loop.execute { [weak self] in self?.handle(.clientWritable) }
+            }
+        case .pauseBackendInput:
+            backend?.connection.pauseReading()
+        case .resumeBackendInput:
+            backend?.connection.resumeReading()
+        case .lookUpAuthPenalty:
+            let delay = clientKey.map { environment.clients.penalty(for: $0) } ?? .zero
+            handle(.authPenaltyLookedUp(delay))
+        case .recordAuthFailure:
+            if let clientKey { environment.clients.loginFailed(clientKey) }
+        case .recordAuthSuccess:
+            if let clientKey { environment.clients.loginSucceeded(clientKey) }
         case .startClientTLS:
             guard let context = environment.serverTLS else {
                 handle(.clientClosed)
@@ -143,6 +186,7 @@ final class SessionDriver: @unchecked Sendable {
             }
             startBackendTLS(on: backend)
         case .closeBackend:
+            backendAttempt += 1
             backend?.close()
             backend = nil
         case .scheduleTimer(let timer, let after):
@@ -190,13 +234,17 @@ final class SessionDriver: @unchecked Sendable {
             logger[metadataKey: LogKey.user] = .string(user)
         }
         logger[metadataKey: LogKey.backend] = .string("\(backendConfig.host):\(backendConfig.port)")
+        backendAttempt += 1
+        let attempt = backendAttempt
         Connection.connect(host: backendConfig.host, port: backendConfig.port, loop: loop, timeout: environment.config.gateway.backendTimeout) { [weak self] result in
             guard let self else { return }
+            // An attempt the machine gave up on (timeout, the client left) is not this session's link.
+            let current = attempt == self.backendAttempt && !self.ended
             switch result {
             case .failure(let error):
-                self.handle(.backendConnectFailed(reason: "\(error)"))
+                if current { self.handle(.backendConnectFailed(reason: "\(error)")) }
             case .success(let connection):
-                guard !self.ended else {
+                guard current else {
                     connection.close(flush: false)
                     return
                 }
@@ -261,6 +309,7 @@ final class SessionDriver: @unchecked Sendable {
     private func finish() {
         guard !ended else { return }
         ended = true
+        if let clientKey { environment.clients.connectionClosed(clientKey) }
         for (timer, _) in armed.values { timer.cancel() }
         armed = [:]
         deadlines = [:]

@@ -30,6 +30,15 @@ public final class Connection: @unchecked Sendable {
 
     public var highWatermark = 256 * 1024
     public var lowWatermark = 64 * 1024
+    /// A hard cap on queued output: a write that would go past it closes the connection with
+    /// `.outputLimitExceeded`. Writers that respect the high watermark never reach it; it is the
+    /// guarantee that one peer's queue cannot grow the process, whatever a writer does. The default
+    /// is generous; the gateway sets a cap just above what its flow control can queue.
+    public var maxQueuedBytes = 64 * 1024 * 1024
+    /// How long a flushing close may wait for the peer to take the rest of the queue; then the
+    /// connection is closed hard. A peer that keeps its receive window at zero cannot hold the fd and
+    /// the queued bytes forever. nil waits without limit.
+    public var flushTimeout: Duration? = .seconds(10)
 
     private let fd: Int32
 
@@ -61,6 +70,7 @@ public final class Connection: @unchecked Sendable {
     private var outbound: [UInt8] = []
     private var outboundStart = 0
     private var wasAboveHighWatermark = false
+    private var flushDeadline: Timer?
 
     /// Takes ownership of a connected stream socket (sets O_NONBLOCK). May be called off the loop.
     public init(fd: Int32, loop: EventLoop, peerAddress: SocketAddress?) {
@@ -79,6 +89,9 @@ public final class Connection: @unchecked Sendable {
     }
 
     // MARK: - Public API
+
+    /// The local end of the connection (`getsockname`), e.g. the address a client connected to.
+    public var localAddress: SocketAddress? { Socket.localAddress(fd)?.socketAddress }
 
     /// Bytes queued, not yet sent.
     public var pendingWriteCount: Int { outbound.count - outboundStart }
@@ -103,6 +116,10 @@ public final class Connection: @unchecked Sendable {
         loop.assertInLoop()
         guard lifecycle == .open, !bytes.isEmpty else { return }
         let wasIdle = pendingWriteCount == 0
+        guard pendingWriteCount + bytes.count <= maxQueuedBytes else {
+            teardown(.outputLimitExceeded(maxQueuedBytes))
+            return
+        }
         outbound.append(contentsOf: bytes)
         // With bytes already queued the write source is armed and will send these too, in order.
         guard wasIdle else {
@@ -318,6 +335,13 @@ public final class Connection: @unchecked Sendable {
         } else {
             createSourcesIfNeeded()
             setWriteSourceActive(true)
+            if let flushTimeout {
+                flushDeadline = loop.schedule(after: flushTimeout) { [weak self] in
+                    guard let self else { return }
+                    self.loop.assertInLoop()
+                    if self.lifecycle == .flushing { self.teardown(nil) }
+                }
+            }
         }
     }
 
@@ -332,6 +356,8 @@ public final class Connection: @unchecked Sendable {
         guard lifecycle != .closed else { return }
         lifecycle = .closed
         closeError = error
+        flushDeadline?.cancel()
+        flushDeadline = nil
         outbound = []
         outboundStart = 0
         if let read = readSource, let write = writeSource {

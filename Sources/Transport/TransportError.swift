@@ -10,6 +10,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
     case connectTimeout
     /// The connection or listener is closed.
     case closed
+    /// A write would have queued more than `Connection.maxQueuedBytes` (the cap, in bytes).
+    case outputLimitExceeded(Int)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum TransportError: Error, Sendable, Equatable, CustomStringConvertible 
             return "connect timed out"
         case .closed:
             return "connection closed"
+        case .outputLimitExceeded(let cap):
+            return "output queue above its cap of \(cap) bytes"
         }
     }
 

@@ -700,11 +700,78 @@ final class ConfigLoaderTests: XCTestCase {
                                              serverName: "imap.example.net", verifyCertificate: true))
         // The example spells out every default.
         XCTAssertEqual(config.gateway, GatewaySettings())
+        XCTAssertEqual(config.clientLimits, PopGateConfig.ClientLimits())
         XCTAssertEqual(config.logLevel, "info")
         // Every key the loader knows appears in the example.
         for key in ConfigValidator.rootKeys + ConfigValidator.listenerKeys + ConfigValidator.tlsKeys + ConfigValidator.backendKeys
-            + ConfigValidator.retentionKeys + ConfigValidator.timeoutKeys + ConfigValidator.authKeys + ConfigValidator.logKeys {
+            + ConfigValidator.retentionKeys + ConfigValidator.timeoutKeys + ConfigValidator.authKeys + ConfigValidator.limitKeys
+            + ConfigValidator.logKeys {
             XCTAssertTrue(text.contains("\(key):"), key)
         }
+    }
+
+    // MARK: Front door: limits, login and flush timeouts, penalty, client forwarding
+
+    func testFrontDoorKeysAreRead() throws {
+        let config = try ConfigLoader.parse(yaml: minimal + "\n" + """
+            timeouts:
+              login: 20s
+              flush: 3s
+            auth:
+              failure_delay: 1s
+              failure_delay_max: 8s
+              penalty_expiry: 10m
+            limits:
+              connections: 500
+              connections_per_ip: 7
+              tracked_ips: 1000
+              max_auth_failures: 2
+              max_messages: 5000
+              output_buffer: 65536
+
+            """).config
+        XCTAssertEqual(config.gateway.loginTimeout, .seconds(20))
+        XCTAssertEqual(config.gateway.limits.maxAuthFailures, 2)
+        XCTAssertEqual(config.gateway.limits.maxMessages, 5000)
+        XCTAssertTrue(config.gateway.forwardClient)
+        XCTAssertEqual(config.clientLimits, PopGateConfig.ClientLimits(
+            connections: 500, connectionsPerIP: 7, trackedIPs: 1000, outputBuffer: 65536,
+            flushTimeout: .seconds(3), failureDelayMax: .seconds(8), penaltyExpiry: .seconds(600)))
+    }
+
+    func testForwardClientCanBeTurnedOff() throws {
+        let yaml = minimal + "\n  forward_client: false\n"
+        XCTAssertFalse(try ConfigLoader.parse(yaml: yaml).config.gateway.forwardClient)
+    }
+
+    func testBadFrontDoorValuesNameTheirKeys() {
+        let yaml = minimal + "\n" + """
+            timeouts:
+              login: 0s
+              flush: soon
+            auth:
+              failure_delay: 5s
+              failure_delay_max: 2s
+            limits:
+              connections: 0
+              connections_per_ip: "many"
+              tracked_ips: -5
+              output_buffer: 100
+              max_messages: 1.5
+              unknown_limit: 3
+
+            """
+        do {
+            let text = descriptions(yaml).joined(separator: "\n")
+            for key in ["timeouts.login", "timeouts.flush", "auth.failure_delay_max", "limits.connections", "limits.connections_per_ip",
+                        "limits.tracked_ips", "limits.output_buffer", "limits.max_messages", "limits.unknown_limit"] {
+                XCTAssertTrue(text.contains(key), "\(key) missing from: \(text)")
+            }
+        }
+    }
+
+    func testExpungeFallbackMustNotMoveIntoTheMaildrop() {
+        let yaml = minimal + "\nretention:\n  on_delete: expunge\n  move_to: INBOX\n"
+        XCTAssertTrue(descriptions(yaml).contains { $0.contains("retention.move_to") && $0.contains("UIDPLUS") }, "\(descriptions(yaml))")
     }
 }

@@ -11,22 +11,42 @@ struct SessionTranscript {
     var clientOutput: [UInt8] = []
     var backendOutput: [UInt8] = []
     var actions: [SessionAction] = []
+    /// What the daemon's per-client table answers to `.lookUpAuthPenalty`.
+    var penalty: Duration = .zero
+    /// Answer `.requestClientWritable` at once, as the driver does for a client that reads; false
+    /// plays a client that never reads (the request stays pending).
+    var clientReads = true
+    private(set) var pendingWritableRequests = 0
 
     init(settings: GatewaySettings = GatewaySettings(authFailureDelay: .seconds(2)),
-         listener: ListenerContext = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: false)) {
-        session = GatewaySession(settings: settings, listener: listener)
+         listener: ListenerContext = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: false),
+         client: ClientContext = ClientContext()) {
+        session = GatewaySession(settings: settings, listener: listener, client: client)
         record(session.start())
     }
 
+    /// Records actions and, like the driver, answers the ones that ask the daemon something.
     mutating func record(_ new: [SessionAction]) {
+        var replies: [SessionEvent] = []
         for action in new {
             switch action {
             case .sendToClient(let bytes): clientOutput += bytes
             case .sendToBackend(let bytes): backendOutput += bytes
+            case .lookUpAuthPenalty: replies.append(.authPenaltyLookedUp(penalty))
+            case .requestClientWritable:
+                if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
             default: break
             }
         }
         actions += new
+        for reply in replies { record(session.handle(reply)) }
+    }
+
+    /// The client reads: answers the writable requests that waited.
+    mutating func clientTookOutput() {
+        let pending = pendingWritableRequests
+        pendingWritableRequests = 0
+        for _ in 0..<pending { send(.clientWritable) }
     }
 
     mutating func send(_ event: SessionEvent) { record(session.handle(event)) }

@@ -210,6 +210,63 @@ final class ConnectionTests: XCTestCase {
         XCTAssertTrue(received == payload, "got \(received.count) of \(payload.count) bytes")
     }
 
+    /// A peer that never reads cannot hold a flushing close open: after `flushTimeout` the connection
+    /// is closed hard and the queue dropped.
+    func testFlushingCloseToAPeerThatNeverReadsEndsAtTheFlushTimeout() throws {
+        let payload = patternBytes(count: 4 * 1024 * 1024, seed: 3)
+        let listener = try Listener.bind(host: "127.0.0.1", port: 0)
+        let loop = group.loops[1]
+        let serverClosed = expectation(description: "server closed")
+        let closedAfter = Locked(Duration.zero)
+        listener.start(acceptQueue: DispatchQueue(label: "test.accept")) { fd, peer in
+            shrinkSendBuffer(fd)
+            loop.execute {
+                let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
+                connection.flushTimeout = .milliseconds(500)
+                let started = ContinuousClock.now
+                connection.onClose = { error in
+                    XCTAssertNil(error)
+                    closedAfter.withLock { $0 = ContinuousClock.now - started }
+                    serverClosed.fulfill()
+                }
+                connection.start()
+                connection.write(payload)
+                connection.close(flush: true)
+            }
+        }
+        defer { listener.stop() }
+        let client = RawSocket.connectBlocking(port: listener.localAddress.port)
+        defer { close(client) }
+        wait(for: [serverClosed], timeout: 5)
+        XCTAssertGreaterThanOrEqual(closedAfter.current, .milliseconds(450))
+    }
+
+    /// The hard cap: a write that would queue more than `maxQueuedBytes` closes the connection with
+    /// `.outputLimitExceeded`, whatever the writer does with the watermarks.
+    func testWritePastTheHardCapClosesTheConnection() throws {
+        let listener = try Listener.bind(host: "127.0.0.1", port: 0)
+        let loop = group.loops[1]
+        let serverClosed = expectation(description: "server closed")
+        listener.start(acceptQueue: DispatchQueue(label: "test.accept")) { fd, peer in
+            shrinkSendBuffer(fd)
+            loop.execute {
+                let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
+                connection.maxQueuedBytes = 512 * 1024
+                connection.onClose = { error in
+                    XCTAssertEqual(error, .outputLimitExceeded(512 * 1024))
+                    serverClosed.fulfill()
+                }
+                connection.start()
+                for _ in 0..<64 { connection.write(patternBytes(count: 64 * 1024)) }
+                XCTAssertLessThanOrEqual(connection.pendingWriteCount, 512 * 1024)
+            }
+        }
+        defer { listener.stop() }
+        let client = RawSocket.connectBlocking(port: listener.localAddress.port)
+        defer { close(client) }
+        wait(for: [serverClosed], timeout: 5)
+    }
+
     /// A client that sends QUIT and half-closes still gets the whole answer; then onClose(nil).
     func testPeerHalfCloseStillReceivesQueuedBytes() throws {
         let reply = patternBytes(count: 2 * 1024 * 1024, seed: 99)

@@ -1,0 +1,79 @@
+import Config
+import FrontDoor
+import Foundation
+import Glibc
+
+/// The daemon's one `ClientTable`, shared by the accept queue and every event loop.
+///
+/// The table is pure (time comes in as an argument); this wrapper adds the lock and the clock. Every
+/// call is O(1), so holding the lock costs no more than the dictionary operations inside.
+final class ClientRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    // Guarded by `lock`.
+    private var table: ClientTable
+
+    init(limits: ClientTable.Limits) {
+        table = ClientTable(limits: limits)
+    }
+
+    /// On reload: new limits for new decisions; open connections stay counted.
+    func update(limits: ClientTable.Limits) {
+        lock.withLock { table.update(limits: limits) }
+    }
+
+    func connectionOpened(_ key: ClientKey) -> ClientTable.Admission {
+        let now = ContinuousClock.now
+        return lock.withLock { table.connectionOpened(key, now: now) }
+    }
+
+    func connectionClosed(_ key: ClientKey) {
+        lock.withLock { table.connectionClosed(key) }
+    }
+
+    func penalty(for key: ClientKey) -> Duration {
+        let now = ContinuousClock.now
+        return lock.withLock { table.penalty(for: key, now: now) }
+    }
+
+    func loginFailed(_ key: ClientKey) {
+        let now = ContinuousClock.now
+        lock.withLock { table.loginFailed(key, now: now) }
+    }
+
+    func loginSucceeded(_ key: ClientKey) {
+        lock.withLock { table.loginSucceeded(key) }
+    }
+
+    var openConnections: Int { lock.withLock { table.openConnections } }
+}
+
+extension ClientKey {
+    /// The key of a textual IPv4 or IPv6 address as `accept` reported it (nil for anything else).
+    init?(host: String) {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            self.init(addressBytes: withUnsafeBytes(of: &v4) { Array($0) })
+            return
+        }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            self.init(addressBytes: withUnsafeBytes(of: &v6) { Array($0) })
+            return
+        }
+        return nil
+    }
+}
+
+extension ClientTable.Limits {
+    /// `limits.*` and `auth.*` of the configuration.
+    init(_ config: PopGateConfig) {
+        self.init(
+            connections: config.clientLimits.connections,
+            connectionsPerClient: config.clientLimits.connectionsPerIP,
+            trackedClients: config.clientLimits.trackedIPs,
+            failureDelay: config.gateway.authFailureDelay,
+            failureDelayMax: config.clientLimits.failureDelayMax,
+            penaltyExpiry: config.clientLimits.penaltyExpiry
+        )
+    }
+}
