@@ -50,7 +50,7 @@ let package = Package(
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
         .testTarget(name: "POP3Tests", dependencies: ["POP3"]),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
         .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
