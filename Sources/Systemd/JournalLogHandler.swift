@@ -16,8 +16,12 @@ import Logging
 /// POPGATE_SESSION=udm-3
 /// ```
 ///
-/// so `journalctl POPGATE_SESSION=udm-3` shows one session. Values go over the wire as raw bytes; a value
-/// containing a newline is sent in the protocol's length-prefixed binary form by libsystemd.
+/// so `journalctl POPGATE_SESSION=udm-3` shows one session. The message and every value pass through
+/// `LogEscaping.escaped(_:quote:)` (a newline becomes `\n`, ESC `\u001b`, a backslash `\\`): part of them
+/// comes from POP3 clients (the user name), and a raw line break or terminal escape sequence would let a
+/// client fake entries for log scanners or drive the terminal of an operator running journalctl. One event
+/// is thus one line of printable text, in the journal as in logfmt. Field names are safe by construction
+/// (see `fieldName(metadataKey:)`).
 /// Sending failures (journald not running) are ignored: logging never fails the caller.
 public struct JournalLogHandler: LogHandler {
     /// One `NAME=value` assignment of an entry.
@@ -75,7 +79,8 @@ public struct JournalLogHandler: LogHandler {
     }
 
     /// The fields of one entry: MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE, CODE_FUNC,
-    /// then one `POPGATE_<KEY>` per metadata key, ordered by field name.
+    /// then one `POPGATE_<KEY>` per metadata key, ordered by field name. Every value made from a string is
+    /// escaped here, the one place the handler builds entries, so nothing it sends is unescaped.
     public static func entry(
         level: Logger.Level,
         message: String,
@@ -85,16 +90,18 @@ public struct JournalLogHandler: LogHandler {
         function: String,
         line: UInt
     ) -> [Field] {
+        // Identifier, file and function are not from clients, but escaping them too costs nothing for
+        // ordinary text and leaves no value to reason about separately.
         var fields = [
-            Field(name: "MESSAGE", value: message),
+            Field(name: "MESSAGE", value: LogEscaping.escaped(message)),
             Field(name: "PRIORITY", value: String(priority(level))),
-            Field(name: "SYSLOG_IDENTIFIER", value: identifier),
-            Field(name: "CODE_FILE", value: file),
+            Field(name: "SYSLOG_IDENTIFIER", value: LogEscaping.escaped(identifier)),
+            Field(name: "CODE_FILE", value: LogEscaping.escaped(file)),
             Field(name: "CODE_LINE", value: String(line)),
-            Field(name: "CODE_FUNC", value: function),
+            Field(name: "CODE_FUNC", value: LogEscaping.escaped(function)),
         ]
         let custom = metadata
-            .map { Field(name: fieldName(metadataKey: $0.key), value: $0.value.description) }
+            .map { Field(name: fieldName(metadataKey: $0.key), value: LogEscaping.escaped($0.value.description)) }
             .sorted { $0.name < $1.name || ($0.name == $1.name && $0.value.lexicographicallyPrecedes($1.value)) }
         fields.append(contentsOf: custom)
         return fields
@@ -117,6 +124,10 @@ public struct JournalLogHandler: LogHandler {
     /// `POPGATE_` followed by the key with ASCII letters uppercased and every other character outside
     /// `[A-Z0-9_]` replaced by `_` (`retrieved_bytes` → `POPGATE_RETRIEVED_BYTES`, `tls.version` →
     /// `POPGATE_TLS_VERSION`). Cut to journald's 64-character limit for field names.
+    ///
+    /// So a name needs no escaping: it is only `[A-Z0-9_]` (never `=`, a newline or a control, which would
+    /// break the native protocol's framing), never empty, and the prefix keeps it from starting with a
+    /// digit or with `_`, which journald reserves for fields it sets itself.
     public static func fieldName(metadataKey key: String) -> String {
         var name = "POPGATE_"
         for scalar in key.unicodeScalars {

@@ -67,11 +67,13 @@ public struct LogfmtLogHandler: LogHandler {
 
     /// Renders one event without the trailing newline.
     ///
-    /// A value is quoted when it is empty or contains a space, `=`, `"` or a control character; inside
-    /// quotes `"` and `\` are backslash-escaped, newline, carriage return and tab become `\n`, `\r`, `\t`
-    /// and other control characters `\u00XX` (escapes a JSON-style logfmt reader understands). So an
-    /// event is always exactly one line. Keys are not quoted: a character a key cannot hold (space, `=`,
-    /// `"`, control) becomes `_`, and an empty key is `_`.
+    /// A value is quoted when it is empty or contains a space, `=`, `"` or a control character (as
+    /// `LogEscaping.isControl(_:)` defines it, which includes C1 controls and U+2028/U+2029); inside quotes
+    /// the value is written by `LogEscaping.escaped(_:quote:)`, so `"` and `\` are backslash-escaped,
+    /// newline, carriage return and tab become `\n`, `\r`, `\t` and other controls `\u001b` style
+    /// (escapes a JSON-style logfmt reader understands). An unquoted value is literal, so a backslash there
+    /// stays single. So an event is always exactly one line of printable text. Keys are not quoted: a
+    /// character a key cannot hold (space, `=`, `"`, control) becomes `_`, and an empty key is `_`.
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata, time: String) -> String {
         var line = "time="
         appendValue(time, to: &line)
@@ -128,12 +130,8 @@ public struct LogfmtLogHandler: LogHandler {
         text += digits
     }
 
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-    }
-
     private static func needsQuoting(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == " " || scalar == "=" || scalar == "\"" || isControl(scalar)
+        scalar == " " || scalar == "=" || scalar == "\"" || LogEscaping.isControl(scalar)
     }
 
     private static func appendKey(_ key: String, to line: inout String) {
@@ -157,24 +155,8 @@ public struct LogfmtLogHandler: LogHandler {
             line += value
             return
         }
-        var quoted = String.UnicodeScalarView()
-        quoted.append("\"")
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": quoted.append(contentsOf: "\\\"".unicodeScalars)
-            case "\\": quoted.append(contentsOf: "\\\\".unicodeScalars)
-            case "\n": quoted.append(contentsOf: "\\n".unicodeScalars)
-            case "\r": quoted.append(contentsOf: "\\r".unicodeScalars)
-            case "\t": quoted.append(contentsOf: "\\t".unicodeScalars)
-            case _ where isControl(scalar):
-                quoted.append(contentsOf: "\\u00".unicodeScalars)
-                let hex = Array("0123456789abcdef".unicodeScalars)
-                quoted.append(hex[Int(scalar.value >> 4)])
-                quoted.append(hex[Int(scalar.value & 0xF)])
-            default: quoted.append(scalar)
-            }
-        }
-        quoted.append("\"")
-        line += String(quoted)
+        line += "\""
+        line += LogEscaping.escaped(value, quote: "\"")
+        line += "\""
     }
 }

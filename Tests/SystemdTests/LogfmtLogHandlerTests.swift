@@ -80,6 +80,42 @@ final class LogfmtLogHandlerTests: XCTestCase {
         )
     }
 
+    // MARK: escaping
+
+    /// The AUTH identity a POP3 client sends becomes `user` metadata and part of the session summary.
+    func testClientControlledTextIsEscaped() {
+        XCTAssertEqual(
+            format(.info, "session ended: user=alice\r\nsession ended: user=root ending=quit", ["user": "alice\r\nsession ended: user=root"]),
+            #"time=2026-11-28T05:25:16.123Z level=info msg="session ended: user=alice\r\nsession ended: user=root ending=quit" user="alice\r\nsession ended: user=root""#
+        )
+        XCTAssertEqual(
+            format(.info, "session ended: user=\u{1b}[31mred ending=quit", ["user": "\u{1b}[31mred"]),
+            #"time=2026-11-28T05:25:16.123Z level=info msg="session ended: user=\u001b[31mred ending=quit" user="\u001b[31mred""#
+        )
+    }
+
+    /// What testQuotingRules leaves out: the rest of the shared escaping (LogEscaping), which quotes and
+    /// escapes Unicode line separators and C1 controls too, and the literal backslash of an unquoted value.
+    func testMoreEscapingRules() {
+        let cases: [(String, String)] = [
+            ("ls\u{2028}ps\u{2029}", #""ls\u2028ps\u2029""#),
+            ("csi\u{9B}31m\u{80}\u{9F}", #""csi\u009b31m\u0080\u009f""#),
+            ("vt\u{0B}ff\u{0C}us\u{1F}", #""vt\u000bff\u000cus\u001f""#),
+            ("crlf\r\n", #""crlf\r\n""#),
+            (#"not\nanewline"#, #"not\nanewline"#),         // unquoted, so literal: no escape can be meant
+            (#"not\n a newline"#, #""not\\n a newline""#),  // quoted, so the backslash is escaped
+            ("nbsp\u{A0}grüße😀", "nbsp\u{A0}grüße😀"),
+        ]
+        for (value, rendered) in cases {
+            XCTAssertEqual(format(.info, "m", ["k": .string(value)]), "time=\(time) level=info msg=m k=\(rendered)", value.debugDescription)
+            XCTAssertEqual(format(.info, value), "time=\(time) level=info msg=\(rendered)", value.debugDescription)
+        }
+        XCTAssertEqual(
+            format(.info, "m", ["k\u{2028}x": "1", "\u{1b}[31m": "2", "c1\u{85}": "3"]),
+            "time=\(time) level=info msg=m _[31m=2 c1_=3 k_x=1"
+        )
+    }
+
     func testNonStringMetadataUsesDescription() {
         XCTAssertEqual(
             format(.info, "m", ["count": .stringConvertible(42), "list": ["a", "b"]]),
@@ -135,6 +171,27 @@ final class LogfmtLogHandlerTests: XCTestCase {
         XCTAssertTrue(all.allSatisfy { $0.hasSuffix("\n") && $0.filter { $0 == "\n" }.count == 1 })
         XCTAssertEqual(try withoutTime(all[0]), "level=info msg=\"session ended\" retrieved_bytes=5120 session=udm-3 user=alice\n")
         XCTAssertEqual(try withoutTime(all[1]), "level=warning msg=\"slow\\nbackend\" session=udm-3 user=bob\n")
+    }
+
+    func testHandlerEscapesClientControlledText() throws {
+        let lines = Lines()
+        var logger = Logger(label: "test") { LogfmtLogHandler(label: $0, write: { lines.append($0) }) }
+        let user = "alice\r\nsession ended: user=root"
+        logger[metadataKey: "user"] = .string(user)
+        logger.info("session ended: user=\(user) ending=quit")
+        logger.warning("login failed: user=\u{1b}[31mred", metadata: ["user": "\u{1b}[31mred"])
+
+        let all = lines.all
+        XCTAssertEqual(all.count, 2)
+        XCTAssertEqual(
+            try withoutTime(all[0]),
+            #"level=info msg="session ended: user=alice\r\nsession ended: user=root ending=quit" user="alice\r\nsession ended: user=root""# + "\n"
+        )
+        XCTAssertEqual(try withoutTime(all[1]), #"level=warning msg="login failed: user=\u001b[31mred" user="\u001b[31mred""# + "\n")
+        for line in all {
+            let controls = String(line.unicodeScalars.filter { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+            XCTAssertEqual(controls, "\n", line.debugDescription)
+        }
     }
 
     func testHandlerLevelAndProviderAndError() throws {
