@@ -167,6 +167,11 @@ def test_unknown_user_is_auth_error(pop3_server):
 
 def test_failure_delay(gateway, mailbox):
     gw = gateway(failure_delay="1s")
+    # An address without failures is never delayed.
+    with gw.connect("implicit") as c:
+        t0 = time.monotonic()
+        assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
+        assert time.monotonic() - t0 < 0.9, "a successful login must not be delayed"
     with gw.connect("implicit") as c:
         assert c.command(f"USER {mailbox.user}").startswith(b"+OK")
         t0 = time.monotonic()
@@ -178,11 +183,13 @@ def test_failure_delay(gateway, mailbox):
         r = c.auth_plain(mailbox.user, "wrong again")
         elapsed = time.monotonic() - t0
         assert r.startswith(b"-ERR [AUTH]"), r
-        assert elapsed >= 0.9, f"failed AUTH answered after {elapsed:.3f}s"
+        # The failure delay, plus this address's penalty (1 s after one failure) before the backend.
+        assert elapsed >= 1.9, f"failed AUTH answered after {elapsed:.3f}s"
+    # Two failures from this address: even a right password now waits 2 s before the backend is asked.
     with gw.connect("implicit") as c:
         t0 = time.monotonic()
         assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
-        assert time.monotonic() - t0 < 0.9, "a successful login must not be delayed"
+        assert time.monotonic() - t0 >= 1.9, "the address's auth penalty applies before the backend"
 
 
 # -- STLS command injection (CVE-2011-0411 class) ---------------------------------------------
