@@ -17,6 +17,11 @@ Behaviours (`behaviour=`):
   inuse_select       SELECT → NO [INUSE]
   drop_mid_literal   the first BODY[] FETCH sends half of the literal, then closes
   drop_at_quit       the first UID STORE/EXPUNGE/MOVE/COPY closes the connection unanswered
+  huge_size          on connection number `hostile_connection` (default the first), UID FETCH
+                     answers claim RFC822.SIZE `huge_size` for every message (others: real sizes)
+  fetch_flood        on connection number `hostile_connection`, SELECT says `* 5 EXISTS`, then
+                     the first UID FETCH sends `flood` FETCH responses (UIDs 1..flood) before the
+                     tagged OK, as fast as the peer reads; `flood_sent` counts the bytes sent
 """
 from __future__ import annotations
 
@@ -27,7 +32,8 @@ import threading
 from dataclasses import dataclass, field
 
 BEHAVIOURS = {"normal", "hang_banner", "close_banner", "garbage_banner", "garbage_response",
-              "unavailable_login", "inuse_select", "drop_mid_literal", "drop_at_quit"}
+              "unavailable_login", "inuse_select", "drop_mid_literal", "drop_at_quit",
+              "huge_size", "fetch_flood"}
 CAPABILITIES = "IMAP4rev1 AUTH=PLAIN SASL-IR UIDPLUS MOVE ID ENABLE"
 
 
@@ -50,10 +56,16 @@ class FakeImapBackend:
     def __init__(self, *, behaviour: str = "normal", messages: list[bytes] | None = None,
                  user: str = "fakeuser", password: str = "fake pass",
                  uidvalidity: int = 3735928559, first_uid: int = 1,
-                 flags: list[set[str]] | None = None, capabilities: str = CAPABILITIES):
+                 flags: list[set[str]] | None = None, capabilities: str = CAPABILITIES,
+                 huge_size: int = 18446744073709551615, flood: int = 100_000,
+                 hostile_connection: int = 1):
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"unknown behaviour {behaviour!r}")
         self.behaviour = behaviour
+        self.huge_size = huge_size
+        self.flood = flood
+        self.flood_sent = 0
+        self.hostile_connection = hostile_connection
         self.user, self.password = user, password
         self.uidvalidity = uidvalidity
         self.capabilities = capabilities
@@ -141,8 +153,9 @@ class FakeImapBackend:
             conn.settimeout(None)
             with self.lock:
                 self.connections += 1
+                index = self.connections
                 self._clients.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._serve, args=(conn, index), daemon=True).start()
 
     def _inject_once(self) -> bool:
         with self.lock:
@@ -151,8 +164,8 @@ class FakeImapBackend:
             self._injected = True
             return True
 
-    def _serve(self, conn: socket.socket) -> None:
-        session = _Session(self, conn)
+    def _serve(self, conn: socket.socket, index: int) -> None:
+        session = _Session(self, conn, index)
         try:
             session.run()
         except (_Closed, OSError):
@@ -168,12 +181,15 @@ class FakeImapBackend:
 
 
 class _Session:
-    def __init__(self, server: FakeImapBackend, conn: socket.socket):
+    def __init__(self, server: FakeImapBackend, conn: socket.socket, index: int = 0):
         self.s = server
         self.conn = conn
         self.buf = b""
         self.authenticated = False
         self.selected: str | None = None
+        # huge_size / fetch_flood: only connection number `hostile_connection` is hostile
+        self.hostile = (server.behaviour in ("huge_size", "fetch_flood")
+                        and index == server.hostile_connection)
 
     # -- I/O -------------------------------------------------------------------------------
 
@@ -342,6 +358,8 @@ class _Session:
         with self.s.lock:
             n = len(self.s.folders[name])
             nxt = self.s.uidnext[name]
+        if self.hostile and self.s.behaviour == "fetch_flood":
+            n, nxt = 5, 6
         self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
                   b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
                   b"* %d EXISTS\r\n* 0 RECENT\r\n"
@@ -371,6 +389,9 @@ class _Session:
     def cmd_uid_fetch(self, tag, args):
         if not self._need_selected(tag) or len(args) < 2:
             return
+        if self.hostile and self.s.behaviour == "fetch_flood":
+            self.hostile = False
+            return self._fetch_flood(tag)
         with self.s.lock:
             msgs = list(self.s.folders[self.selected])
         uids = _parse_set(bytes(args[0]), max((m.uid for m in msgs), default=0))
@@ -384,7 +405,8 @@ class _Session:
                 if it == b"UID":
                     continue
                 if it == b"RFC822.SIZE":
-                    parts.append(b"RFC822.SIZE %d" % len(m.body))
+                    size = self.s.huge_size if self.hostile and self.s.behaviour == "huge_size" else len(m.body)
+                    parts.append(b"RFC822.SIZE %d" % size)
                 elif it == b"FLAGS":
                     parts.append(b"FLAGS (" + " ".join(sorted(m.flags)).encode() + b")")
                 elif it.startswith(b"BODY.PEEK[]") or it.startswith(b"BODY[]"):
@@ -412,6 +434,19 @@ class _Session:
                 self.conn.shutdown(socket.SHUT_RDWR)
                 return "close"
             self.send(head + data + b")\r\n")
+        self.ok(tag, b"Fetch completed")
+
+    def _fetch_flood(self, tag):
+        """More FETCH responses than the SELECT announced: UIDs 1..flood, sent in big chunks
+        (sendall blocks while the peer does not read, so memory here stays small)."""
+        batch = 2000
+        for start in range(1, self.s.flood + 1, batch):
+            stop = min(start + batch, self.s.flood + 1)
+            chunk = b"".join(b"* %d FETCH (UID %d RFC822.SIZE 100 FLAGS ())\r\n" % (i, i)
+                             for i in range(start, stop))
+            self.send(chunk)
+            with self.s.lock:
+                self.s.flood_sent += len(chunk)
         self.ok(tag, b"Fetch completed")
 
     def _maybe_drop_at_quit(self) -> bool:

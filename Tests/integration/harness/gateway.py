@@ -56,6 +56,18 @@ class GatewayOptions:
     backend_timeout: str | None = None     # e.g. "2s"
     drain: str = "2s"                      # SIGTERM drain; short so test teardown stays fast
     failure_delay: str = "0s"
+    # -- issue 6 (front door); None: key left out, so older configs stay byte-identical --
+    login_timeout: str | None = None       # timeouts.login, e.g. "3s"
+    flush_timeout: str | None = None       # timeouts.flush
+    failure_delay_max: str | None = None   # auth.failure_delay_max
+    penalty_expiry: str | None = None      # auth.penalty_expiry
+    forward_client: bool | None = None     # backend.forward_client
+    connections: int | None = None         # limits.connections (all listeners together)
+    connections_per_ip: int | None = None  # limits.connections_per_ip
+    tracked_ips: int | None = None         # limits.tracked_ips
+    max_auth_failures: int | None = None   # limits.max_auth_failures
+    max_messages: int | None = None        # limits.max_messages
+    output_buffer: int | None = None       # limits.output_buffer (bytes)
     log_level: str = "trace"               # the most verbose: "no password in logs" holds at every level
     log_target: str | None = None          # auto | stderr | journal (None: key left out, i.e. auto)
     certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
@@ -99,6 +111,8 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
     if opts.server_name is not None:
         lines.append(f"  server_name: {_q(opts.server_name)}")
     lines.append(f"  verify_certificate: {_q(opts.verify_certificate)}")
+    if opts.forward_client is not None:
+        lines.append(f"  forward_client: {_q(opts.forward_client)}")
     lines.append(f"mailbox: {_q(opts.mailbox)}")
     if opts.uidl_format is not None:
         lines.append(f"uidl_format: {_q(opts.uidl_format)}")
@@ -108,13 +122,23 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
     if retention:
         lines.append("retention:")
         lines += [f"  {k}: {_q(v)}" for k, v in retention.items()]
-    timeouts = {k: v for k, v in (("idle", opts.idle), ("backend", opts.backend_timeout), ("drain", opts.drain))
+    timeouts = {k: v for k, v in (("idle", opts.idle), ("backend", opts.backend_timeout), ("drain", opts.drain),
+                                  ("login", opts.login_timeout), ("flush", opts.flush_timeout))
                 if v is not None}
     if timeouts:
         lines.append("timeouts:")
         lines += [f"  {k}: {v}" for k, v in timeouts.items()]
-    lines += ["auth:", f"  failure_delay: {opts.failure_delay}",
-              "log:", f"  level: {opts.log_level}"]
+    lines += ["auth:", f"  failure_delay: {opts.failure_delay}"]
+    lines += [f"  {k}: {v}" for k, v in (("failure_delay_max", opts.failure_delay_max),
+                                         ("penalty_expiry", opts.penalty_expiry)) if v is not None]
+    limits = {k: v for k, v in (("connections", opts.connections), ("connections_per_ip", opts.connections_per_ip),
+                                ("tracked_ips", opts.tracked_ips), ("max_auth_failures", opts.max_auth_failures),
+                                ("max_messages", opts.max_messages), ("output_buffer", opts.output_buffer))
+              if v is not None}
+    if limits:
+        lines.append("limits:")
+        lines += [f"  {k}: {int(v)}" for k, v in limits.items()]
+    lines += ["log:", f"  level: {opts.log_level}"]
     if opts.log_target is not None:
         lines.append(f"  target: {opts.log_target}")
     return "\n".join(lines) + "\n"

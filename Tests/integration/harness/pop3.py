@@ -35,13 +35,16 @@ def is_multiline(command: str | bytes) -> bool:
 class Pop3Conn:
     def __init__(self, host: str, port: int, *, implicit_tls: bool = False,
                  context: ssl.SSLContext | None = None, server_hostname: str = "localhost",
-                 timeout: float = 30.0, read_greeting: bool = True, rcvbuf: int | None = None):
+                 timeout: float = 30.0, read_greeting: bool = True, rcvbuf: int | None = None,
+                 source: str | None = None):
         self.host, self.port = host, port
         self.timeout = timeout
         self.server_hostname = server_hostname
         self.sock: socket.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:   # set before connect, so the TCP window stays small
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source is not None:   # a chosen client address, e.g. 127.0.0.2 (all of 127/8 is loopback)
+            self.sock.bind((source, 0))
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -68,3 +68,23 @@ def listening_ports(pid: int) -> list[tuple[str, int]]:
             addr, port = parts[1].rsplit(":", 1)
             out.append((addr, int(port, 16)))
     return out
+
+
+def tcp_peers(pid: int) -> list[tuple[int, str]]:
+    """(remote port, TCP state hex) of every TCP socket of `pid` that has a peer (not LISTEN).
+    A socket the peer reset has left the kernel's tables and is not listed (the fd may remain)."""
+    out = []
+    for parts in _own_tcp_rows(pid):
+        if parts[3] != "0A":
+            out.append((int(parts[2].rsplit(":", 1)[1], 16), parts[3]))
+    return out
+
+
+def tcp_queues(pid: int, remote_port: int) -> tuple[int, int] | None:
+    """(tx_queue, rx_queue) in bytes of `pid`'s TCP socket whose peer port is `remote_port`, None if
+    it has none: tx is what its kernel still holds to send, rx what the process has not read yet."""
+    for parts in _own_tcp_rows(pid):
+        if parts[3] != "0A" and int(parts[2].rsplit(":", 1)[1], 16) == remote_port:
+            tx, rx = parts[4].split(":")
+            return int(tx, 16), int(rx, 16)
+    return None
