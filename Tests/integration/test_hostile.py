@@ -85,6 +85,9 @@ def client_hello() -> bytes:
     return hello
 
 
+CLIENT_HELLO = client_hello()
+
+
 def refused_log_lines(gw, client: str) -> list[str]:
     rx = re.compile(r'client="?' + re.escape(client) + r'(?![\d:])')
     return [ln for ln in gw.stderr().splitlines() if REFUSED_LOG in ln and rx.search(ln)]
@@ -349,9 +352,15 @@ def admitted(gw, source: str, port: int | None = None) -> socket.socket:
 
 
 def refusal(gw, source: str, implicit: bool = False) -> tuple[bytes, bool]:
-    """What a connection over the limit gets: (all bytes until EOF, closed)."""
+    """What a connection over the limit gets: (all bytes until EOF, closed). On the implicit TLS
+    listener the client starts a handshake at once: no ServerHello (no byte at all) may come back."""
     s = connect_from(source, gw.implicit_port if implicit else gw.starttls_port)
     try:
+        if implicit:
+            try:
+                s.sendall(CLIENT_HELLO)
+            except OSError:
+                pass   # already closed
         return read_until_eof(s, 5.0)
     finally:
         s.close()
