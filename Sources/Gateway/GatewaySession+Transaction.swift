@@ -141,7 +141,10 @@ extension GatewaySession {
         }
         output += POP3Response.terminator
         phase = .transaction
-        return [.sendToClient(output)] + processClientInput()
+        // The caller goes on with the next command: `processClientInput`'s loop when the answer fit in
+        // one chunk, `resumeGeneratedOutput` otherwise. Calling it from here would recurse once per
+        // pipelined LIST/UIDL (a stack overflow for a few hundred of them).
+        return [.sendToClient(output)]
     }
 
     static func isExpungeIssued(_ condition: IMAPCondition) -> Bool {

@@ -227,8 +227,10 @@ public struct GatewaySession: Sendable {
     mutating func resumeGeneratedOutput() -> [SessionAction] {
         guard awaitingWritable, !throttled else { return [] }
         awaitingWritable = false
-        if case .listing = phase { return continueListing() }
-        return processClientInput()
+        guard case .listing = phase else { return processClientInput() }
+        let actions = continueListing()
+        guard case .transaction = phase else { return actions }
+        return actions + processClientInput()
     }
 
     static let shuttingDownResponse = POP3Response.err("Server shutting down.", code: .sysTemp)

@@ -235,7 +235,9 @@ public final class Connection: @unchecked Sendable {
             let count = loop.readBuffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count > 0 {
                 onRead?(loop.readBuffer[0..<count])
-                if count < EventLoop.readBufferSize { return }
+                // Read on until EAGAIN rather than returning after a short read: a peer that sends its
+                // last bytes and resets at once leaves EOF or ECONNRESET right behind the data, and the
+                // read source is not guaranteed to fire again for it (seen: the fd held until a timer).
                 continue
             }
             if count == 0 {

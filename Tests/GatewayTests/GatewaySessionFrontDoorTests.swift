@@ -70,6 +70,20 @@ final class GatewaySessionFrontDoorTests: XCTestCase {
         XCTAssertTrue(received == expected, "UIDL differs (\(received.utf8.count) vs \(expected.utf8.count) bytes)")
     }
 
+    /// Hundreds of pipelined LIST/UIDL in one packet are answered in order without one stack frame per
+    /// command (this crashed the daemon with SIGSEGV before the listing stopped calling back into the
+    /// command loop).
+    func testHundredsOfPipelinedListingsAreAnsweredWithoutRecursion() {
+        let messages = (1...2_000).map { (UInt32($0), UInt64(100), "") }
+        var t = SessionTranscript()
+        t.logIn(messages: messages)
+        t.client(String(repeating: "UIDL\r\nLIST\r\n", count: 1_000) + "NOOP\r\n")
+        let received = t.takeClient()
+        XCTAssertEqual(received.components(separatedBy: "+OK 2000 messages:\r\n").count - 1, 1_000)
+        XCTAssertEqual(received.components(separatedBy: ".\r\n").count - 1, 2_000)
+        XCTAssertTrue(received.hasSuffix(".\r\n+OK\r\n"))
+    }
+
     // MARK: Deadlines
 
     func testLoginDeadlineClosesAClientThatHasNotLoggedIn() {

@@ -25,21 +25,25 @@ struct SessionTranscript {
         record(session.start())
     }
 
-    /// Records actions and, like the driver, answers the ones that ask the daemon something.
+    /// Records actions and, like the driver, answers the ones that ask the daemon something: one after
+    /// another, not recursively (the driver answers `.requestClientWritable` on a later loop turn).
     mutating func record(_ new: [SessionAction]) {
-        var replies: [SessionEvent] = []
-        for action in new {
-            switch action {
-            case .sendToClient(let bytes): clientOutput += bytes
-            case .sendToBackend(let bytes): backendOutput += bytes
-            case .lookUpAuthPenalty: replies.append(.authPenaltyLookedUp(penalty))
-            case .requestClientWritable:
-                if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
-            default: break
+        var batch = new
+        while !batch.isEmpty {
+            var replies: [SessionEvent] = []
+            for action in batch {
+                switch action {
+                case .sendToClient(let bytes): clientOutput += bytes
+                case .sendToBackend(let bytes): backendOutput += bytes
+                case .lookUpAuthPenalty: replies.append(.authPenaltyLookedUp(penalty))
+                case .requestClientWritable:
+                    if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
+                default: break
+                }
             }
+            actions += batch
+            batch = replies.flatMap { session.handle($0) }
         }
-        actions += new
-        for reply in replies { record(session.handle(reply)) }
     }
 
     /// The client reads: answers the writable requests that waited.

@@ -210,6 +210,36 @@ final class ConnectionTests: XCTestCase {
         XCTAssertTrue(received == payload, "got \(received.count) of \(payload.count) bytes")
     }
 
+    /// A peer that sends a few bytes and resets at once: the reset right behind the data is seen, and the
+    /// connection closes (before, the read stopped after the short read and the fd stayed open).
+    func testDataFollowedByAResetIsNoticed() throws {
+        let listener = try Listener.bind(host: "127.0.0.1", port: 0)
+        let loop = group.loops[1]
+        let rounds = 50
+        let closed = expectation(description: "every connection closed")
+        closed.expectedFulfillmentCount = rounds
+        listener.start(acceptQueue: DispatchQueue(label: "test.accept")) { fd, peer in
+            loop.execute {
+                let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
+                connection.onReadEOF = { connection.close(flush: true) }
+                connection.onRead = { _ in }
+                connection.onClose = { _ in closed.fulfill() }
+                connection.start()
+                connection.write(Array("+OK hello\r\n".utf8))  // unread by the peer: its close is a reset
+            }
+        }
+        defer { listener.stop() }
+        for _ in 0..<rounds {
+            let client = RawSocket.connectBlocking(port: listener.localAddress.port)
+            usleep(2_000)
+            RawSocket.writeAll(client, Array("USER partial".utf8))
+            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+            _ = setsockopt(client, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+            close(client)
+        }
+        wait(for: [closed], timeout: 10)
+    }
+
     /// A peer that never reads cannot hold a flushing close open: after `flushTimeout` the connection
     /// is closed hard and the queue dropped.
     func testFlushingCloseToAPeerThatNeverReadsEndsAtTheFlushTimeout() throws {
