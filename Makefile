@@ -5,6 +5,8 @@
 #   make clean   remove build products and test caches
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
 #   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
+#   make front-door-report   every front-door attack against a real popgate + Dovecot, measured (~2-5 min;
+#                BASELINE=old/popgate adds an older binary side by side; not part of `make test`)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -17,7 +19,7 @@ SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
 
-.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench front-door-report
 
 all: build
 
@@ -75,6 +77,13 @@ bench: POPGATE_BIN = $(CURDIR)/.build/release/popgate
 bench: deps
 	$(SWIFT) build -c release
 	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)"
+
+# A report, not a test: the issue-6 attacks with RSS, fds, CPU, the other client's latency and the
+# mailbox afterwards, as a Markdown table (Tests/bench/README.md). BASELINE=path/to/old/popgate adds
+# an older binary side by side (it runs only the attacks its config keys allow).
+BASELINE ?=
+front-door-report: build
+	$(PYTHON) Tests/bench/front_door.py --popgate "$(POPGATE_BIN)" $(if $(BASELINE),--baseline "$(BASELINE)")
 
 demo: build
 	$(PYTHON) Tests/integration/demo.py --popgate "$(POPGATE_BIN)"
