@@ -117,6 +117,26 @@ final class ResponseParserDripFeedTests: XCTestCase {
         }
     }
 
+    /// An over-long line that ends in a bare LF: fed in pieces the length limit trips before the LF
+    /// arrives, so all at once it must be the same error, not "LF without CR" (found by FuzzIMAPParser).
+    func testOverlongLineWithBareLFFailsTheSameWayWhateverTheSplit() {
+        var options = IMAPResponseParser.Options()
+        options.maxLineLength = 64
+        let input = "* " + String(repeating: "M", count: 70) + "\n"
+        for feed in [Feed.whole, .byteByByte, .random(seed: 7, maxPiece: 5)] {
+            XCTAssertThrowsError(try parse(input, feed: feed, options: options), "\(feed)") { error in
+                XCTAssertEqual(error as? IMAPParseError, .lineTooLong, "\(feed)")
+            }
+        }
+        // At the limit, the bare LF is what is wrong.
+        let short = "* " + String(repeating: "M", count: 62) + "\n"
+        for feed in [Feed.whole, .byteByByte] {
+            XCTAssertThrowsError(try parse(short, feed: feed, options: options), "\(feed)") { error in
+                XCTAssertEqual(error as? IMAPParseError, .malformed("line ends in LF without CR"), "\(feed)")
+            }
+        }
+    }
+
     func testSplitsWithSmallChunks() throws {
         var options = IMAPResponseParser.Options()
         options.maxBodyChunk = 3
