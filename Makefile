@@ -5,6 +5,8 @@
 #   make clean   remove build products and test caches
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
 #   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
+#   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
+#   make test-sanitizers   unit tests under ASan and TSan, integration suite against an ASan daemon
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,8 +18,10 @@ PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench \
+	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan test-sanitizers
 
 all: build
 
@@ -63,7 +67,28 @@ deploy-test: build
 	bash Tests/deploy/check-security.sh
 	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
 
-test: unit-test deploy-test integration-test
+test: unit-test fuzz-smoke unit-test-asan deploy-test integration-test
+
+# libFuzzer targets (Tests/Fuzz/README.md): crashes exit non-zero, artifacts go to a temp folder.
+fuzz:
+	bash Tests/Fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	bash Tests/Fuzz/run.sh 30
+
+# Sanitizers (each in its own scratch folder). detect_leaks=0: see Tests/Fuzz/README.md#sanitizers.
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 TSAN_OPTIONS=halt_on_error=1
+unit-test-asan: deps
+	$(SAN_ENV) $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+unit-test-tsan: deps
+	$(SAN_ENV) $(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+integration-test-asan: deps
+	$(SWIFT) build --sanitize=address --scratch-path .build-asan
+	$(SAN_ENV) POPGATE_BIN="$(CURDIR)/.build-asan/debug/popgate" $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
+
+test-sanitizers: unit-test-asan unit-test-tsan integration-test-asan
 
 # Validate the suite itself without the Swift binary: against Dovecot's own POP3
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
@@ -80,5 +105,5 @@ demo: build
 	$(PYTHON) Tests/integration/demo.py --popgate "$(POPGATE_BIN)"
 
 clean:
-	rm -rf .build Tests/integration/.pytest_cache
+	rm -rf .build .build-fuzz .build-asan .build-tsan Tests/integration/.pytest_cache
 	find Tests/integration -name __pycache__ -type d -prune -exec rm -rf {} +
