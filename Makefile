@@ -6,7 +6,7 @@
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
 #   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
 #   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
-#   make test-sanitizers   unit tests under ASan and TSan, integration suite against an ASan daemon
+#   make test-sanitizers   unit tests and integration suite under ASan and TSan (make test: all but TSan integration)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -21,7 +21,7 @@ PYTEST_ARGS ?= -q
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench \
-	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan test-sanitizers
+	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
 
 all: build
 
@@ -85,10 +85,14 @@ unit-test-asan: deps
 unit-test-tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
 
+SANITIZED_INTEGRATION := SWIFT="$(SWIFT)" PYTHON="$(PYTHON)" PYTEST_ARGS="$(PYTEST_ARGS)" bash Tests/sanitizers/integration.sh
 integration-test-asan: deps
-	SWIFT="$(SWIFT)" PYTHON="$(PYTHON)" PYTEST_ARGS="$(PYTEST_ARGS)" bash Tests/sanitizers/integration-asan.sh
+	$(SANITIZED_INTEGRATION) address
 
-test-sanitizers: unit-test-asan unit-test-tsan integration-test-asan
+integration-test-tsan: deps
+	$(SANITIZED_INTEGRATION) thread
+
+test-sanitizers: unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan
 
 # Validate the suite itself without the Swift binary: against Dovecot's own POP3
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
