@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (Tests/Fuzz/README.md) and runs each for SECONDS.
 #   bash Tests/Fuzz/run.sh [SECONDS] [TARGET...]      (default 300 s, all targets)
-# New corpus units and crash artifacts go to a temp directory (printed), never into the repo.
+# New corpus units, logs and crash artifacts go to a temp directory (printed), never into the repo; it is
+# removed after a clean run unless FUZZ_KEEP=1.
 # Exits non-zero when a target crashed, timed out or ran out of memory.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -55,6 +56,8 @@ for target in "${targets[@]}"; do
   fi
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: FAILED: ${failed[*]} (reproduce: $scratch/release/TARGET ARTIFACT)" >&2
+  echo "fuzz: FAILED: ${failed[*]} (reproduce: $scratch/release/TARGET ARTIFACT; logs in $work)" >&2
   exit 1
 fi
+# Nothing to look at: keep the new corpus units only when asked (FUZZ_KEEP=1).
+if [ -z "${FUZZ_KEEP:-}" ]; then rm -rf "$work"; fi
