@@ -6,7 +6,7 @@
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
 #   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
 #   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
-#   make test-sanitizers   unit tests and integration suite under ASan and TSan (make test: all but TSan integration)
+#   make test-sanitizers   unit tests and integration suite under ASan and TSan (all part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -67,7 +67,7 @@ deploy-test: build
 	bash Tests/deploy/check-security.sh
 	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
 
-test: unit-test fuzz-smoke unit-test-asan unit-test-tsan deploy-test integration-test integration-test-asan
+test: unit-test fuzz-smoke unit-test-asan unit-test-tsan deploy-test integration-test integration-test-asan integration-test-tsan
 
 # libFuzzer targets (Tests/Fuzz/README.md): crashes exit non-zero, artifacts go to a temp folder.
 fuzz:
