@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in Tests/Fuzz/corpus/<target>/ (committed; rerun after changing an input
-format). Regression seeds (crashes found and fixed) are separate files named regression-*; this
-script leaves them alone."""
+format). Crashes the fuzzers found are kept as regression-* files; those this script does not write
+(raw crash inputs) it leaves alone."""
 
 import base64
 import pathlib
@@ -58,33 +58,56 @@ MESSAGE = (b"Return-Path: <bob@example.org>\r\nFrom: bob@example.org\r\nSubject:
            b"line 1\r\n.starts with a dot\r\n..two dots\r\nbare LF\nlone CR\rend\r\n.\r\nlast")
 
 
+def session(name, data, settings=0):
+    """A session seed: the settings byte (see FuzzSession.swift), then the operations."""
+    write("FuzzSession", name, bytes([settings]) + data)
+
+
+FLAG, MOVE, EXPUNGE, KEEP, NO_SEEN, TOP_CHUNKS, BACKEND_STARTTLS = 0, 1, 2, 3, 4, 8, 16
+BACKEND_TLS_ESTABLISHED = b"\x36"
+
+
 def session_seeds():
-    write("FuzzSession", "retr-top-dele-quit", login()
+    # Maildrop.visibleSize traps when the backend's RFC822.SIZEs add up past UInt64 (STAT).
+    session("regression-stat-size-overflow", login(messages=((0, 255, 0), (1, 255, 0))) + client("STAT\r\n"))
+    session("retr-top-dele-quit", login()
           + client("STAT\r\nLIST\r\nUIDL\r\nLIST 2\r\nUIDL 3\r\nRETR 1\r\n") + backend(0, body(MESSAGE))
           + client("TOP 3 1\r\n") + backend(0, body(MESSAGE), chunk=3)
           + client("DELE 1\r\nDELE 2\r\nRETR 1\r\nQUIT\r\n") + backend(0) + backend(0))
-    write("FuzzSession", "auth-plain-initial-pipelined", client("CAPA\r\n")
+    session("auth-plain-initial-pipelined", client("CAPA\r\n")
           + client("AUTH PLAIN " + base64.b64encode(b"\0alice\0S3cret pw").decode() + "\r\nNOOP\r\nCAPA\r\n")
           + CONNECT + backend(0) + backend(0) + backend(0, 1) + backend(bytes([1, 0, 5, 0]))
           + client("RSET\r\nNOOP\r\nAPOP a b\r\nQUIT\r\n") + backend(0))
-    write("FuzzSession", "auth-plain-continuation-no-sasl-ir", client("AUTH\r\nAUTH PLAIN\r\n")
+    session("auth-plain-continuation-no-sasl-ir", client("AUTH\r\nAUTH PLAIN\r\n")
           + client(base64.b64encode(b"admin\0alice\0pw").decode() + "\r\n")
           + CONNECT + backend(1) + backend() + backend(6) + backend(0) + backend(0, 0)
           + client("STAT\r\nQUIT\r\n"))
-    write("FuzzSession", "login-literal-no-auth-plain", login("USER jörg\r\nPASS päss\r\n".encode(), caps=2, continuations=2)
+    session("login-literal-no-auth-plain", login("USER jörg\r\nPASS päss\r\n".encode(), caps=2, continuations=2)
           + client("RETR 2\r\n") + backend(0, body(b"short\n"), chunk=1) + client("QUIT\r\n") + backend(0))
-    write("FuzzSession", "auth-failure-delay-retry", client("USER alice\r\nPASS wrong\r\n") + CONNECT + backend(0) + backend(7)
+    session("auth-failure-delay-retry", client("USER alice\r\nPASS wrong\r\n") + CONNECT + backend(0) + backend(7)
           + client("USER alice\r\n") + AUTH_DELAY + client("PASS S3cret pw\r\n") + CONNECT + backend(0) + backend(0)
           + backend(0, 0) + client("LIST\r\nQUIT\r\n"))
-    write("FuzzSession", "garbage-and-timeouts", client(b"HELO\r\n" + b"X" * 600 + b"\r\nUSER\r\nPASS x\r\nRETR 1\r\n\x00\x01\r\n")
+    session("garbage-and-timeouts", client(b"HELO\r\n" + b"X" * 600 + b"\r\nUSER\r\nPASS x\r\nRETR 1\r\n\x00\x01\r\n")
           + client("user bob\npass  two words \n") + BACKEND_TIMER + IDLE)
-    write("FuzzSession", "backend-lost-mid-retr", login() + client("RETR 3\r\n")
+    session("backend-lost-mid-retr", login() + client("RETR 3\r\n")
           + b"\x01" + body(b"* 1 FETCH (UID 7 BODY[] {500}\r\nFrom: x\r\n\r\n") + b"\x16" + client("QUIT\r\n"))
-    write("FuzzSession", "shutdown-drain", login() + client("LIST\r\n") + b"\x08" + client("NOOP\r\n")
+    session("shutdown-drain", login() + client("LIST\r\n") + b"\x08" + client("NOOP\r\n")
           + client("USER a\r\n") + b"\x18")
-    write("FuzzSession", "expunge-trycreate-throttled", login(messages=((0, 1, 0), (1, 2, 0)))
+    session("expunge-trycreate-throttled", login(messages=((0, 1, 0), (1, 2, 0)))
           + client("DELE 1\r\nRETR 2\r\n") + b"\x17" + backend(0, body(b"x" * 120), chunk=7) + b"\x07"
           + client("QUIT\r\n") + backend(0) + backend(15) + backend(0) + backend(0))
+    session("move-trycreate-create", login(messages=((0, 1, 0), (1, 2, 0), (2, 3, 0)))
+            + client("DELE 1\r\nDELE 3\r\nRETR 2\r\n") + backend(0, body(b"Subject: x\r\n\r\nhi\r\n"))
+            + client("QUIT\r\n") + backend(0) + backend(0) + backend(15) + backend(14) + backend(0) + backend(0),
+            settings=MOVE)
+    session("expunge-no-seen", login(caps=0) + client("DELE 2\r\nRSET\r\nDELE 1\r\nLIST\r\nQUIT\r\n")
+            + backend(0) + backend(0), settings=EXPUNGE | NO_SEEN)
+    session("top-in-chunks", login(messages=((0, 255, 0), (1, 40, 0)))
+            + client("TOP 2 3\r\n") + backend(0, body(MESSAGE)) + backend(0) * 6 + client("TOP 1 0\r\nQUIT\r\n")
+            + backend(0, body(b"\x80" * 40)) + backend(0), settings=TOP_CHUNKS)
+    session("backend-starttls", client("USER alice\r\nPASS S3cret pw\r\n") + CONNECT + backend(0) + backend(0)
+            + BACKEND_TLS_ESTABLISHED + backend(0) + backend(0) + backend(0, 1) + backend(bytes([1, 0, 2, 0]))
+            + client("UIDL\r\nQUIT\r\n"), settings=BACKEND_STARTTLS)
 
 
 # --- FuzzIMAPParser: [mode] [k] [k lengths] [stream] ---------------------------------------------

@@ -11,7 +11,10 @@ import POP3
 // input chooses. A scripted IMAP backend answers what the session asks, so inputs get past login
 // into TRANSACTION (RETR, TOP, DELE, QUIT with retention).
 //
-// Input: a list of operations, each one byte (low 4 bits: what, high 4 bits: a parameter p) and
+// Input: [settings] then a list of operations. The settings byte picks what `GatewaySettings` differs
+// from its defaults in (0: nothing): bits 0-1 retention.onDelete (flag, move, expunge, keep), bit 2
+// onRetrieve none, bit 3 TOP in 16-byte chunks, bit 4 backend STARTTLS, bit 5 backend plaintext allowed.
+// Each operation is one byte (low 4 bits: what, high 4 bits: a parameter p) and
 // for some of them data:
 //   0  client data: [n] [n bytes]                      → .clientDataReceived
 //   1  raw backend data: [n] [n bytes]                 → .backendDataReceived
@@ -45,28 +48,40 @@ func say(_ text: String) {
     line.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
 }
 
-// Only the session's public face is used (init, start, handle, the event and action enums): its
-// internals change independently of this harness.
-let settings = GatewaySettings()
+// Only the session's public face is used (init, start, handle, the event and action enums, the
+// settings' public fields): its internals change independently of this harness.
+func settings(_ byte: UInt8) -> GatewaySettings {
+    var settings = GatewaySettings()
+    settings.retention.onDelete = [.flag, .move, .expunge, .keep][Int(byte & 3)]
+    if byte & 4 != 0 { settings.retention.onRetrieve = .none }
+    if byte & 8 != 0 { settings.limits.topChunkSize = 16 }
+    settings.backendStartTLS = byte & 16 != 0
+    settings.backendPlaintextAllowed = byte & 32 != 0
+    return settings
+}
+
 let listener = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: true)
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    var harness = Harness(input: FuzzInput(data, size))
+    var input = FuzzInput(data, size)
+    let session = GatewaySession(settings: settings(input.byte()), listener: listener)
+    var harness = Harness(input: input, session: session)
     harness.run()
     return 0
 }
 
 struct Harness {
     var input: FuzzInput
-    var session = GatewaySession(settings: settings, listener: listener)
+    var session: GatewaySession
     var client = ClientModel()
     var backend = ScriptedBackend()
     var ended = false
     var clientClosed = false
 
-    init(input: FuzzInput) {
+    init(input: FuzzInput, session: GatewaySession) {
         self.input = input
+        self.session = session
     }
 
     mutating func run() {
@@ -258,6 +273,8 @@ struct ScriptedBackend {
     var received: [UInt8] = []
     /// The command whose further lines (literal data, a SASL response) are still coming.
     var command: [String]?
+    /// Message bodies by UID, made up from the input at their first fetch (TOP fetches in pieces).
+    var bodies: [String: [UInt8]] = [:]
 
     mutating func reset() {
         greeted = false
@@ -276,8 +293,9 @@ struct ScriptedBackend {
         }
         // The oldest complete line.
         guard let lf = received.firstIndex(of: 10) else { return [] }
-        let line = Array(received[..<lf])
+        var line = Array(received[..<lf])
         received.removeFirst(lf + 1)
+        if line.last == 13 { line.removeLast() }
         let text = String(decoding: line, as: UTF8.self)
         let continuing = command != nil
         if !continuing {
@@ -298,6 +316,8 @@ struct ScriptedBackend {
         if choice == 254 { return Array("\(tag) BAD what?\r\n".utf8) }
         if choice == 253 { return Array("* BYE going away\r\n".utf8) }
         switch verb {
+        case "STARTTLS":
+            return Array("\(tag) OK Begin TLS negotiation now.\r\n".utf8)
         case "CAPABILITY":
             return Array("* CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN UIDPLUS MOVE\r\n\(tag) OK done\r\n".utf8)
         case "AUTHENTICATE", "LOGIN":
@@ -322,9 +342,20 @@ struct ScriptedBackend {
         case "UID" where fetch:
             if choice % 16 == 15 { return Array("\(tag) NO [EXPUNGEISSUED] gone\r\n".utf8) }
             if choice % 16 == 14 { return Array("\(tag) OK no such message\r\n".utf8) }
-            let body = input.take(Int(input.byte()))
-            let origin = text.contains("<") ? "<0>" : ""
-            return Array("* 1 FETCH (UID \(words[3]) BODY[]\(origin) {\(body.count)}\r\n".utf8) + body
+            let uid = words[3]
+            let whole = bodies[uid] ?? input.take(Int(input.byte()) * (choice % 16 == 13 ? 64 : 1))
+            bodies[uid] = whole
+            // BODY.PEEK[]<offset.length>: that part, announced as BODY[]<offset>.
+            var body = whole
+            var origin = ""
+            if let open = text.firstIndex(of: "<"), let dot = text[open...].firstIndex(of: "."),
+               let close = text[dot...].firstIndex(of: ">"),
+               let offset = Int(text[text.index(after: open)..<dot]), let length = Int(text[text.index(after: dot)..<close]),
+               offset >= 0, length >= 0 {
+                body = Array(whole.dropFirst(offset).prefix(length))
+                origin = "<\(offset)>"
+            }
+            return Array("* 1 FETCH (UID \(uid) BODY[]\(origin) {\(body.count)}\r\n".utf8) + body
                 + Array(")\r\n\(tag) OK Fetch completed.\r\n".utf8)
         case "UID", "CREATE":
             if choice % 16 == 15 { return Array("\(tag) NO [TRYCREATE] no such folder\r\n".utf8) }
