@@ -7,6 +7,8 @@
 #   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
 #   make front-door-report   every front-door attack against a real popgate + Dovecot, measured (~2-5 min;
 #                BASELINE=old/popgate adds an older binary side by side; not part of `make test`)
+#   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
+#   make test-sanitizers   unit tests and integration suite under ASan and TSan (all part of make test)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -18,8 +20,10 @@ PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench front-door-report
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench front-door-report \
+	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
 
 all: build
 
@@ -65,7 +69,32 @@ deploy-test: build
 	bash Tests/deploy/check-security.sh
 	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
 
-test: unit-test deploy-test integration-test
+test: unit-test fuzz-smoke unit-test-asan unit-test-tsan deploy-test integration-test integration-test-asan integration-test-tsan
+
+# libFuzzer targets (Tests/Fuzz/README.md): crashes exit non-zero, artifacts go to a temp folder.
+fuzz:
+	SWIFT="$(SWIFT)" bash Tests/Fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	SWIFT="$(SWIFT)" bash Tests/Fuzz/run.sh 30
+
+# Sanitizers, each in its own scratch folder. Unit tests under ASan run without leak checking: XCTest's
+# weak-reference side tables look leaked to LSan and everything its test cases hold hangs off them.
+# The daemon's leaks are checked in the integration run (Tests/sanitizers/).
+unit-test-asan: deps
+	ASAN_OPTIONS=detect_leaks=0 $(SWIFT) test --sanitize=address --scratch-path .build-asan
+
+unit-test-tsan: deps
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+SANITIZED_INTEGRATION := SWIFT="$(SWIFT)" PYTHON="$(PYTHON)" PYTEST_ARGS="$(PYTEST_ARGS)" bash Tests/sanitizers/integration.sh
+integration-test-asan: deps
+	$(SANITIZED_INTEGRATION) address
+
+integration-test-tsan: deps
+	$(SANITIZED_INTEGRATION) thread
+
+test-sanitizers: unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan
 
 # Validate the suite itself without the Swift binary: against Dovecot's own POP3
 # (PopGate-only tests skip, known Dovecot differences are strict xfails).
@@ -89,5 +118,5 @@ demo: build
 	$(PYTHON) Tests/integration/demo.py --popgate "$(POPGATE_BIN)"
 
 clean:
-	rm -rf .build Tests/integration/.pytest_cache
+	rm -rf .build .build-fuzz .build-asan .build-tsan Tests/integration/.pytest_cache
 	find Tests/integration -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -59,3 +59,13 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Tests/Fuzz/README.md): declared only when POPGATE_FUZZ is set (`make fuzz`), so a
+// plain `swift build`/`swift test` never sees them.
+if Context.environment["POPGATE_FUZZ"] != nil {
+    package.targets += [.target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport"), .target(name: "FuzzMain", path: "Tests/Fuzz/FuzzMain")]
+    for (name, module) in [("FuzzSession", "Gateway"), ("FuzzIMAPParser", "IMAP"), ("FuzzDotStuffer", "POP3"),
+                           ("FuzzSASL", "POP3"), ("FuzzConfig", "Config")] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzMain", .target(name: module)], path: "Tests/Fuzz/\(name)"))
+    }
+}

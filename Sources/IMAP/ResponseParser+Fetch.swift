@@ -15,8 +15,12 @@ extension IMAPResponseParser {
     }
 
     mutating func fetchItem(first: Bool) throws(IMAPParseError) -> Step {
-        var reader = ByteReader(bytes: storage, index: readIndex, end: storage.count, isComplete: false)
-        guard let byte = reader.peek() else { return .needMore }
+        // Decide nothing on bytes past the line limit: fed in pieces, the parser would have stopped with
+        // lineTooLong (needMoreInLine) before they arrived, so fed whole it must too (drip-feed equality).
+        let room = options.maxLineLength - lineSectionLength
+        let visible = room < bufferedByteCount ? Swift.max(0, room + 1) : bufferedByteCount
+        var reader = ByteReader(bytes: storage, index: readIndex, end: readIndex + visible, isComplete: false)
+        guard let byte = reader.peek() else { return try needMoreInLine() }
         if byte == Byte.closeParen {
             reader.index += 1
             guard try reader.expect(ASCII.cr, "CRLF after FETCH"), try reader.expect(ASCII.lf, "CRLF after FETCH") else {

@@ -185,6 +185,9 @@ public struct IMAPResponseParser: Sendable {
             if lineScanOffset > options.maxLineLength + 1 { throw .lineTooLong }
             return nil
         }
+        // The limit first: fed in pieces, a line this long fails as too long before its LF arrives,
+        // so it must fail the same way when the LF is already here (drip-feed equality).
+        guard lf - start <= options.maxLineLength + 1 else { throw .lineTooLong }
         guard lf > start, storage[lf - 1] == ASCII.cr else { throw .malformed("line ends in LF without CR") }
         let length = lf - 1 - start
         guard length <= options.maxLineLength else { throw .lineTooLong }

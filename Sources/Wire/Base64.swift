@@ -38,7 +38,9 @@ public enum Base64 {
     }
 
     /// Strict decoding: returns nil for characters outside the alphabet, bad
-    /// padding or a length that is not a multiple of four.
+    /// padding, pad bits that are not zero (RFC 4648 §3.5) or a length that is
+    /// not a multiple of four. So every byte string has exactly one accepted
+    /// text: `encode(decode(x)) == x` wherever `decode(x)` succeeds.
     public static func decode<C: Collection>(_ input: C) -> [UInt8]? where C.Element == UInt8 {
         let chars = Array(input)
         guard chars.count % 4 == 0 else { return nil }
@@ -63,6 +65,9 @@ public enum Base64 {
                 }
             }
             let n = UInt32(values[0]) << 18 | UInt32(values[1]) << 12 | UInt32(values[2]) << 6 | UInt32(values[3])
+            // The bits below the last whole byte must be zero ("Zh==" is not another spelling of "Zg==").
+            if padding == 2 && n & 0xFFFF != 0 { return nil }
+            if padding == 1 && n & 0xFF != 0 { return nil }
             output.append(UInt8(n >> 16 & 0xFF))
             if padding < 2 { output.append(UInt8(n >> 8 & 0xFF)) }
             if padding < 1 { output.append(UInt8(n & 0xFF)) }

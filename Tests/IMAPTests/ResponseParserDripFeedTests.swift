@@ -117,6 +117,47 @@ final class ResponseParserDripFeedTests: XCTestCase {
         }
     }
 
+    /// An over-long line that ends in a bare LF: fed in pieces the length limit trips before the LF
+    /// arrives, so all at once it must be the same error, not "LF without CR" (found by FuzzIMAPParser).
+    func testOverlongLineWithBareLFFailsTheSameWayWhateverTheSplit() {
+        var options = IMAPResponseParser.Options()
+        options.maxLineLength = 64
+        let input = "* " + String(repeating: "M", count: 70) + "\n"
+        for feed in [Feed.whole, .byteByByte, .random(seed: 7, maxPiece: 5)] {
+            XCTAssertThrowsError(try parse(input, feed: feed, options: options), "\(feed)") { error in
+                XCTAssertEqual(error as? IMAPParseError, .lineTooLong, "\(feed)")
+            }
+        }
+        // At the limit, the bare LF is what is wrong.
+        let short = "* " + String(repeating: "M", count: 62) + "\n"
+        for feed in [Feed.whole, .byteByByte] {
+            XCTAssertThrowsError(try parse(short, feed: feed, options: options), "\(feed)") { error in
+                XCTAssertEqual(error as? IMAPParseError, .malformed("line ends in LF without CR"), "\(feed)")
+            }
+        }
+    }
+
+    /// A FETCH item that runs past the line limit and is malformed after it: fed in pieces the limit
+    /// trips first, so all at once it must too (found by FuzzIMAPParser).
+    func testFetchItemPastTheLineLimitFailsTheSameWayWhateverTheSplit() {
+        var options = IMAPResponseParser.Options()
+        options.maxLineLength = 64
+        // After a literal the rest of the line is a new section, which only the FETCH parser measures.
+        let input = "* 1 FETCH (BODY[] {5}\r\nhello BODY[" + String(repeating: "H", count: 70) + "]N)\r\n"
+        for feed in [Feed.whole, .byteByByte, .random(seed: 3, maxPiece: 9)] {
+            XCTAssertThrowsError(try parse(input, feed: feed, options: options), "\(feed)") { error in
+                XCTAssertEqual(error as? IMAPParseError, .lineTooLong, "\(feed)")
+            }
+        }
+        // Within the limit the grammar error is what is reported.
+        let short = "* 1 FETCH (BODY[] {5}\r\nhello BODY[" + String(repeating: "H", count: 20) + "]N)\r\n"
+        for feed in [Feed.whole, .byteByByte] {
+            XCTAssertThrowsError(try parse(short, feed: feed, options: options), "\(feed)") { error in
+                guard case .malformed? = error as? IMAPParseError else { return XCTFail("\(feed): \(error)") }
+            }
+        }
+    }
+
     func testSplitsWithSmallChunks() throws {
         var options = IMAPResponseParser.Options()
         options.maxBodyChunk = 3

@@ -28,6 +28,21 @@ final class Base64Tests: XCTestCase {
     }
 }
 
+extension Base64Tests {
+    /// RFC 4648 §3.5: non-zero pad bits make a second spelling of the same bytes; found by the
+    /// FuzzSASL target ("6//=" decoded to the bytes of "6/8=").
+    func testRejectsNonZeroPadBits() {
+        for bad in ["Zh==", "Zm9=", "6//=", "Zm9vYh==", "Zm9vYmF="] {
+            XCTAssertNil(Base64.decode(Array(bad.utf8)), bad)
+        }
+        for good in ["Zg==", "Zm8=", "6/8=", "Zm9vYg==", "Zm9vYmE="] {
+            let decoded = Base64.decode(Array(good.utf8))
+            XCTAssertNotNil(decoded, good)
+            XCTAssertEqual(decoded.map(Base64.encode), Array(good.utf8), good)
+        }
+    }
+}
+
 final class SecretTests: XCTestCase {
     func testNeverPrintsItsBytes() {
         let secret = Secret("hunter2 \"quoted\"")
