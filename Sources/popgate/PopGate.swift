@@ -165,7 +165,24 @@ final class Daemon: @unchecked Sendable {
         handle(SIGTERM) { $0.stop(signal: SIGTERM) }
         handle(SIGINT) { $0.stop(signal: SIGINT) }
         handle(SIGHUP) { $0.reload() }
+        // Dispatch arms a signal source asynchronously, and until then the signal is ignored: a
+        // `systemctl reload` right after READY=1 could be lost. A SIGUSR2 sent to ourselves until its
+        // source fires proves the sources armed before it are live; only then are we ready. It is sent
+        // to the process, like any signal from outside (a thread-directed raise() could stay pending on
+        // a thread that blocks it).
+        handle(SIGUSR2) { daemon in daemon.signalsArmed() }
+        repeatEvery(.milliseconds(5)) { daemon in
+            if !daemon.announcedReady { kill(getpid(), SIGUSR2) }
+        }
+        dispatchMain()
+    }
 
+    private var announcedReady = false
+
+    private func signalsArmed() {
+        guard !announcedReady else { return }
+        announcedReady = true
+        timers.removeLast().cancel()
         ServiceNotifier.ready(status: statusLine())
         logger.info("ready")
         repeatEvery(.seconds(5)) { daemon in
@@ -177,7 +194,6 @@ final class Daemon: @unchecked Sendable {
                 daemon.server.afterEveryLoopTurned { ServiceNotifier.watchdogPing() }
             }
         }
-        dispatchMain()
     }
 
     private func handle(_ signalNumber: Int32, _ body: @escaping (Daemon) -> Void) {

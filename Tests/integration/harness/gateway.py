@@ -208,6 +208,14 @@ class Gateway(EndpointMixin):
             raise RuntimeError(f"popgate did not start (exit code {code}): {exc}\n"
                                f"--- config ---\n{self.config_path.read_text()}"
                                f"--- stderr ---\n{self.stderr()[-4000:]}") from exc
+        # Accepting is not yet ready: popgate logs `ready` once its signal handlers are live (a SIGHUP
+        # before that would be lost). Only visible when it logs to stderr.
+        logs_to_stderr = self.opts.log_target in (None, "auto", "stderr") and not (self.opts.env or {}).get("JOURNAL_STREAM")
+        if logs_to_stderr and self.opts.launcher is None:
+            try:
+                self.wait_for_log(r"msg=ready\b", timeout=timeout)
+            except TimeoutError:
+                pass   # a test that checks readiness itself says so
 
     def write_config(self, **changes) -> None:
         """(Re)writes the config file, with `changes` applied to the options (e.g. before a SIGHUP)."""
