@@ -47,7 +47,7 @@ from harness.dovecot import Dovecot  # noqa: E402
 from harness.endpoint import DovecotPop3  # noqa: E402
 from harness.gateway import Gateway, GatewayOptions  # noqa: E402
 from harness.imap import ImapAccount  # noqa: E402
-from harness.procinfo import status_kb  # noqa: E402
+from harness.procinfo import cpu_seconds, status_kb  # noqa: E402
 
 BULK_COUNT = 2000
 BULK_SEED = 1939
@@ -242,16 +242,6 @@ def dovecot_children(master_pid: int, *executables: str) -> set[int]:
         if ppid == master_pid:
             out.add(pid)
     return out
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (/proc/PID/stat fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class CpuProbe:

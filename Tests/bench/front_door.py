@@ -72,7 +72,7 @@ from harness.gateway import Gateway, GatewayOptions  # noqa: E402
 from harness.imap import ImapAccount  # noqa: E402
 from harness.net import abort, connect_from, read_until_eof  # noqa: E402
 from harness.pop3 import ConnectionClosed  # noqa: E402
-from harness.procinfo import fd_count, status_kb, tcp_peers, tcp_queues, wait_until  # noqa: E402
+from harness.procinfo import cpu_seconds, fd_count, status_kb, tcp_peers, tcp_queues, wait_until  # noqa: E402
 # the hostile tests' attack tools (flood writer, slowloris, TLS ClientHello, ...), reused as they are
 import test_hostile as hostile  # noqa: E402
 
@@ -108,16 +108,6 @@ ORDER = [1, 2, 3, 4, 5, 6, 7, "7b", 8, 9]
 
 def mib(kb: int | float) -> float:
     return kb / 1024
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process so far (/proc/PID/stat fields 14 and 15)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -514,15 +504,7 @@ class Report:
                 s.close()
 
         def stalled(first: bytes):
-            t0 = time.monotonic()
-            s = connect_from(A2, gw.implicit_port)
-            try:
-                if first:
-                    s.sendall(first)
-                data, closed = read_until_eof(s, limit)
-                return data, (time.monotonic() - t0) if closed else None
-            finally:
-                s.close()
+            return hostile.stalled_handshake_from(A2, gw.implicit_port, first, limit)
 
         def attack(mon, other):
             hello = hostile.client_hello()

@@ -284,6 +284,20 @@ def dribble(sock, data: bytes, t0: float, limit: float, interval: float = 1.0):
     return got, None
 
 
+def stalled_handshake_from(source: str, port: int, first_bytes: bytes, limit: float):
+    """Connects from `source`, sends `first_bytes` (nothing, or part of a ClientHello) and waits up to
+    `limit` for the gateway to close: (what it sent, seconds until EOF or None)."""
+    t0 = time.monotonic()
+    s = connect_from(source, port)
+    try:
+        if first_bytes:
+            s.sendall(first_bytes)
+        data, closed = read_until_eof(s, limit)
+        return data, (time.monotonic() - t0) if closed else None
+    finally:
+        s.close()
+
+
 def test_login_timeout_cuts_slowloris_and_stalled_handshakes(gateway, mailbox, pki):
     gw = gateway(login_timeout=f"{int(LOGIN_TIMEOUT)}s")
     warm_up(gw, mailbox)
@@ -307,15 +321,7 @@ def test_login_timeout_cuts_slowloris_and_stalled_handshakes(gateway, mailbox, p
             s.close()
 
     def stalled_handshake(first_bytes: bytes):
-        t0 = time.monotonic()
-        s = connect_from(A2, gw.implicit_port)
-        try:
-            if first_bytes:
-                s.sendall(first_bytes)
-            data, closed = read_until_eof(s, limit)
-            return data, (time.monotonic() - t0) if closed else None
-        finally:
-            s.close()
+        return stalled_handshake_from(A2, gw.implicit_port, first_bytes, limit)
 
     def logged_in_client():
         """Logged in at once, then quiet past the login timeout: not its business any more."""
