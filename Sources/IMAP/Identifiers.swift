@@ -1,4 +1,4 @@
-/// The number spaces of IMAP (house style 5). Each is its own type so a UID can never be passed where
+/// The number spaces of IMAP. Each is its own type so a UID can never be passed where
 /// a sequence number is meant; the POP3 message number lives in the POP3 module.
 
 /// A message's unique identifier (RFC 3501 §2.3.1.1): stable while `UIDValidity` is unchanged.

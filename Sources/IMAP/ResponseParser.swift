@@ -18,7 +18,7 @@ import Wire
 /// (unknown responses and FETCH items, with their literals) is consumed while it is scanned; its event
 /// comes once the skip is complete. Nothing that still has to be returned is consumed on "need more".
 public struct IMAPResponseParser: Sendable {
-    /// Every limit is named (house style 6); exceeding one is an error of its own.
+    /// Every limit is named; exceeding one is an error of its own.
     public struct Options: Sendable {
         /// Longest line, or part of a line between literals, without its CRLF → `.lineTooLong`.
         public var maxLineLength = 65536

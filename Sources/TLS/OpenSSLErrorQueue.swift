@@ -2,7 +2,7 @@ import COpenSSL
 
 /// The calling thread's OpenSSL error queue, turned into text for `TLSError`.
 ///
-/// House style 10: every SSL call is preceded by `ERR_clear_error()` so that
+/// Every SSL call is preceded by `ERR_clear_error()` so that
 /// what we drain afterwards belongs to that call and not to an earlier one
 /// (the queue is per thread, and a serial queue may hop threads between calls).
 enum OpenSSLErrorQueue {

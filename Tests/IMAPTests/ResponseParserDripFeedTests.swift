@@ -1,7 +1,7 @@
 import IMAP
 import XCTest
 
-/// House style 1: the same bytes fed all at once, byte by byte and in random splits give the same events.
+/// The same bytes fed all at once, byte by byte and in random splits give the same events.
 final class ResponseParserDripFeedTests: XCTestCase {
     static let message = "From: a@example.org\r\nSubject: {5}\r\n\r\n)\r\n* 9 EXISTS\r\nA9 OK fake\r\n"
 
