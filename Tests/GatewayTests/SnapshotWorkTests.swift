@@ -1,0 +1,51 @@
+@testable import Gateway
+import IMAP
+import XCTest
+
+/// The login snapshot must cost work linear in the mailbox size. Time is not measured here (that is the
+/// benchmark's job, `make bench`); what is counted is how often the snapshot's storage moves. Appending in
+/// place moves it only when its capacity grows (about log2(n) times); a copy-on-write copy per appended
+/// message (the array kept inside a value that is copied while appending) moves it on every chunk of
+/// FETCH responses, which is what made a 50,000-message login cost seconds.
+final class SnapshotWorkTests: XCTestCase {
+    func testSnapshotOfOneHundredThousandMessagesGrowsInPlace() {
+        let count = 100_000
+        var t = SessionTranscript()
+        _ = t.takeClient()
+        t.reachBackend()
+        t.backend("P1 " + SessionTranscript.loggedIn)
+        t.backend("* \(count) EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\nP2 OK [READ-WRITE] Select completed.\r\n")
+        XCTAssertTrue(t.takeBackend().hasSuffix("UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n"))
+
+        // Fed as the driver feeds it: in reads of at most 64 KiB.
+        var pending: [UInt8] = []
+        var chunks = 0
+        var moves = 0
+        var lastBase: UnsafeRawPointer?
+        func deliver(_ t: inout SessionTranscript) {
+            t.send(.backendDataReceived(pending))
+            pending.removeAll(keepingCapacity: true)
+            chunks += 1
+            let base = t.session.snapshot.fetched.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+            if base != lastBase { moves += 1 }
+            lastBase = base
+        }
+        for number in 1...count {
+            let flags = number % 3 == 0 ? "\\Seen" : (number % 7 == 0 ? "\\Seen \\Deleted" : "")
+            pending += Array("* \(number) FETCH (UID \(number * 2) RFC822.SIZE \(1000 + number % 977) FLAGS (\(flags)))\r\n".utf8)
+            if pending.count >= 64 * 1024 - 100 { deliver(&t) }
+        }
+        deliver(&t)
+        XCTAssertEqual(t.session.snapshot.fetched.count, count, "every FETCH response is in the snapshot")
+        XCTAssertEqual(t.session.snapshot.responses, count)
+        // Capacity doubling from an empty array to 100,000 elements: at most ~18 moves.
+        XCTAssertGreaterThan(chunks, 50, "the test must feed many chunks to tell growth from copying")
+        XCTAssertLessThanOrEqual(moves, 24, "the snapshot storage moved \(moves) times in \(chunks) chunks: copied instead of appended in place")
+
+        t.backend("P3 OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
+        let deleted = (1...count).filter { $0 % 3 != 0 && $0 % 7 == 0 }.count
+        t.client("STAT\r\n")
+        XCTAssertTrue(t.takeClient().hasPrefix("+OK \(count - deleted) "))
+    }
+}
