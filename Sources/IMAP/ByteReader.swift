@@ -33,17 +33,18 @@ struct ByteReader {
     }
 
     /// `expect` on complete data.
-    mutating func require(_ byte: UInt8, _ what: String) throws(IMAPParseError) {
-        guard try expect(byte, what) else { throw malformed("expected \(what)") }
+    mutating func require(_ byte: UInt8, _ what: @autoclosure () -> String) throws(IMAPParseError) {
+        guard try expect(byte, what()) else { throw malformed("expected \(what())") }
     }
 
     /// Consumes `byte`. False: need more bytes. Throws on any other byte, or at the end of complete data.
-    mutating func expect(_ byte: UInt8, _ what: String) throws(IMAPParseError) -> Bool {
+    /// `what` is built only for the error: this runs for every byte the grammar expects.
+    mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws(IMAPParseError) -> Bool {
         guard index < end else {
-            if isComplete { throw malformed("expected \(what)") }
+            if isComplete { throw malformed("expected \(what())") }
             return false
         }
-        guard bytes[index] == byte else { throw malformed("expected \(what)") }
+        guard bytes[index] == byte else { throw malformed("expected \(what())") }
         index += 1
         return true
     }
@@ -58,9 +59,9 @@ struct ByteReader {
     }
 
     /// An unsigned decimal number of at most 19 digits.
-    mutating func readNumber(_ what: String) throws(IMAPParseError) -> UInt64? {
+    mutating func readNumber(_ what: @autoclosure () -> String) throws(IMAPParseError) -> UInt64? {
         guard let digits = read(while: ASCII.isDigit) else { return nil }
-        guard let value = ASCII.parseUnsigned(digits) else { throw malformed("expected \(what)") }
+        guard let value = ASCII.parseUnsigned(digits) else { throw malformed("expected \(what())") }
         return value
     }
 

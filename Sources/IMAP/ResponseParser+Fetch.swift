@@ -9,6 +9,8 @@ import Wire
 /// anything else is skipped by `ValueSkipper` and reported by name.
 extension IMAPResponseParser {
     struct ItemHead {
+        /// The item, when it is one the gateway decodes; nil for any other (then only `name` says which).
+        var known: KnownItem?
         var name: String
         var section: String?
         var origin: UInt64?
@@ -37,19 +39,19 @@ extension IMAPResponseParser {
         guard let head = try readItemHead(&reader) else { return try needMoreInLine() }
         guard try reader.expect(ASCII.space, "SP after \(head.name)") else { return try needMoreInLine() }
 
-        switch (head.name, head.section) {
-        case ("BODY", let section?):
+        switch (head.known, head.section) {
+        case (.body?, let section?):
             return try bodyValue(&reader, section: section, origin: head.origin)
-        case ("UID", nil):
+        case (.uid?, nil):
             guard let value = try reader.readNumber("UID") else { return try needMoreInLine() }
             guard value > 0, value <= UInt64(UInt32.max) else { throw reader.malformed("UID out of range") }
             commit(reader)
             return .emit(.fetchAttribute(.uid(UID(UInt32(value)))))
-        case ("RFC822.SIZE", nil):
+        case (.rfc822Size?, nil):
             guard let value = try reader.readNumber("RFC822.SIZE") else { return try needMoreInLine() }
             commit(reader)
             return .emit(.fetchAttribute(.rfc822Size(value)))
-        case ("FLAGS", nil):
+        case (.flags?, nil):
             guard let flags = try reader.readFlagList() else { return try needMoreInLine() }
             commit(reader)
             return .emit(.fetchAttribute(.flags(flags)))
@@ -67,7 +69,9 @@ extension IMAPResponseParser {
     private func readItemHead(_ reader: inout ByteReader) throws(IMAPParseError) -> ItemHead? {
         guard let nameBytes = reader.read(while: Byte.isNameChar) else { return nil }
         guard !nameBytes.isEmpty else { throw reader.malformed("expected FETCH item") }
-        var head = ItemHead(name: Byte.uppercased(nameBytes))
+        // The items of every snapshot line are recognised without building a String for their names.
+        let known = KnownItem(nameBytes)
+        var head = ItemHead(known: known, name: known?.name ?? Byte.uppercased(nameBytes))
         guard reader.peek() == Byte.openBracket else { return head }
         reader.index += 1
         guard let section = reader.read(while: { $0 != Byte.closeBracket && $0 != ASCII.cr && $0 != ASCII.lf }),
@@ -81,6 +85,57 @@ extension IMAPResponseParser {
             head.origin = origin
         }
         return head
+    }
+
+    /// The FETCH items the gateway decodes, matched case-insensitively on the bytes.
+    enum KnownItem {
+        case uid, rfc822Size, flags, body
+
+        init?(_ bytes: ArraySlice<UInt8>) {
+            let candidate: KnownItem
+            switch bytes.count {
+            case 3: candidate = .uid
+            case 4: candidate = .body
+            case 5: candidate = .flags
+            case 11: candidate = .rfc822Size
+            default: return nil
+            }
+            guard Self.equalsIgnoringCase(bytes, candidate.bytes) else { return nil }
+            self = candidate
+        }
+
+        var name: String {
+            switch self {
+            case .uid: "UID"
+            case .rfc822Size: "RFC822.SIZE"
+            case .flags: "FLAGS"
+            case .body: "BODY"
+            }
+        }
+
+        private static let uidBytes = Array("UID".utf8)
+        private static let rfc822SizeBytes = Array("RFC822.SIZE".utf8)
+        private static let flagsBytes = Array("FLAGS".utf8)
+        private static let bodyBytes = Array("BODY".utf8)
+
+        private var bytes: [UInt8] {
+            switch self {
+            case .uid: Self.uidBytes
+            case .rfc822Size: Self.rfc822SizeBytes
+            case .flags: Self.flagsBytes
+            case .body: Self.bodyBytes
+            }
+        }
+
+        private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ upper: [UInt8]) -> Bool {
+            guard bytes.count == upper.count else { return false }
+            var index = bytes.startIndex
+            for expected in upper {
+                if ASCII.uppercased(bytes[index]) != expected { return false }
+                index += 1
+            }
+            return true
+        }
     }
 
     /// The value of `BODY[...]`: a literal (streamed), a quoted string or NIL.

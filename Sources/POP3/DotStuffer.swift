@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Wire
 
 /// Streaming RFC 1939 §3 byte-stuffing of a message for RETR and TOP.
@@ -37,31 +42,40 @@ public struct DotStuffer: Sendable {
     }
 
     private mutating func process(_ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8]) {
+        guard let base = input.baseAddress, !input.isEmpty else { return }
+        let count = input.count
         // Bytes are copied in runs; a run is cut only where something must be inserted before a byte.
+        // Only line starts and line ends need a look: the text between two LFs is found with memchr
+        // (vectorised), not walked byte by byte.
         var runStart = 0
-        for index in 0..<input.count {
-            switch input[index] {
-            case ASCII.lf:
-                if position != .afterCR {
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
-                    output.append(ASCII.cr)
-                    runStart = index
-                }
+        var index = 0
+        while index < count {
+            if position == .afterCR && base[index] == ASCII.lf {
+                index += 1
                 position = .lineStart
-            case ASCII.cr:
-                position = .afterCR
-            case UInt8(ascii: "."):
-                if position == .lineStart || position == .messageStart {
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<index]))
-                    output.append(UInt8(ascii: "."))
-                    runStart = index
-                }
-                position = .midLine
-            default:
-                position = .midLine
+                continue
             }
+            if (position == .lineStart || position == .messageStart) && base[index] == UInt8(ascii: ".") {
+                output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
+                output.append(UInt8(ascii: "."))
+                runStart = index
+            }
+            guard let found = memchr(base + index, Int32(ASCII.lf), count - index) else {
+                position = base[count - 1] == ASCII.cr ? .afterCR : .midLine
+                break
+            }
+            let lf = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+            // The byte before the LF: in this chunk, or (LF first) what `position` remembers of the last one.
+            let crBefore = lf > index ? base[lf - 1] == ASCII.cr : position == .afterCR
+            if !crBefore {
+                output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: lf - runStart))
+                output.append(ASCII.cr)
+                runStart = lf
+            }
+            position = .lineStart
+            index = lf + 1
         }
-        output.append(contentsOf: UnsafeBufferPointer(rebasing: input[runStart..<input.count]))
+        output.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: count - runStart))
     }
 
     /// Ends the message: CRLF if it did not end with one, then ".\r\n". The stuffer is then ready

@@ -32,7 +32,10 @@ public enum ASCII {
         return text
     }
 
-    /// Parses a non-negative decimal number of at most `maxDigits` digits.
+    /// Parses a non-negative decimal number of at most `maxDigits` digits. Inlinable: it runs for every
+    /// number of every FETCH response, and unspecialised generic code across modules costs several
+    /// times as much as the loop itself.
+    @inlinable
     public static func parseUnsigned<C: Collection>(_ bytes: C, maxDigits: Int = 19) -> UInt64? where C.Element == UInt8 {
         guard !bytes.isEmpty, bytes.count <= maxDigits else { return nil }
         var value: UInt64 = 0
