@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Server
 import Systemd
+import Transport
 
 @main
 struct PopGate: ParsableCommand {
@@ -66,6 +67,7 @@ struct Serve: ParsableCommand {
 
         // Writes to a closed socket must return EPIPE, not kill the daemon.
         signal(SIGPIPE, SIG_IGN)
+        raiseOpenFilesLimit(for: loaded.config, logger: logger)
 
         let server: GatewayServer
         do {
@@ -81,6 +83,22 @@ struct Serve: ParsableCommand {
 
         let daemon = Daemon(server: server, logger: logger, configPath: options.config, drain: loaded.config.drainTimeout)
         daemon.run()
+    }
+
+    /// Two descriptors per session: the soft limit goes up to what the service manager allows, and a
+    /// limit too small for `limits.connections` is said at start, not discovered as EMFILE under load.
+    private func raiseOpenFilesLimit(for config: PopGateConfig, logger: Logger) {
+        guard let outcome = OpenFilesLimit.raiseToHardLimit() else {
+            logger.warning("cannot read the open files limit (RLIMIT_NOFILE)")
+            return
+        }
+        let needed = OpenFilesLimit.needed(forConnections: config.clientLimits.connections)
+        if outcome.after < needed {
+            logger.warning("open files limit \(outcome.after) is below the \(needed) that limits.connections (\(config.clientLimits.connections)) needs; raise LimitNOFILE= in the service unit or lower limits.connections",
+                           metadata: ["nofile": .string(String(outcome.after)), "hard": .string(String(outcome.hard))])
+        } else if outcome.after != outcome.before {
+            logger.debug("raised the open files limit", metadata: ["from": .string(String(outcome.before)), "to": .string(String(outcome.after))])
+        }
     }
 
     private func bootstrapLogging(_ config: PopGateConfig) -> Logger {

@@ -82,3 +82,22 @@ def test_check_config_reports_every_problem_with_its_key_path(config_file):
     out = r.stdout.decode() + r.stderr.decode()
     assert f"{path}: listeners[1].tls:" in out and '"ssl"' in out, out
     assert f"{path}: bogus_key: unknown key" in out, out
+
+
+def _open_files_limits(pid: int) -> tuple[int, int]:
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' line")
+
+
+def test_raises_its_open_files_soft_limit_to_the_hard_limit(gateway):
+    """Two descriptors per session: started with the usual soft limit (here 256) under a higher hard
+    limit, popgate raises the soft limit itself; with the hard limit too low for limits.connections it
+    says so at start."""
+    gw = gateway(connections=10_000,
+                 launcher=lambda gw, argv: ["prlimit", "--nofile=256:8192", "--", *argv])
+    assert _open_files_limits(gw.pid) == (8192, 8192)
+    gw.wait_for_log(r"open files limit 8192 is below the 20064 that limits\.connections \(10000\) needs")
