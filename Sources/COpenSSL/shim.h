@@ -39,6 +39,13 @@ static inline long popgate_SSL_MODE_RELEASE_BUFFERS(void) { return (long)SSL_MOD
 static inline long popgate_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
 static inline long popgate_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
 
+/* ---- session cache ---- */
+
+static inline long popgate_SSL_SESS_CACHE_OFF(void) { return SSL_SESS_CACHE_OFF; }
+static inline long popgate_SSL_CTX_set_session_cache_mode(SSL_CTX *ctx, long mode) {
+    return SSL_CTX_set_session_cache_mode(ctx, mode);
+}
+
 /* ---- protocol versions ---- */
 
 static inline int popgate_TLS1_2_VERSION(void) { return TLS1_2_VERSION; }

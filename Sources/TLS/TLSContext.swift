@@ -54,7 +54,25 @@ public final class TLSContext: @unchecked Sendable {
             throw .configuration(OpenSSLErrorQueue.message(
                 "private key '\(privateKeyFile)' does not match certificate '\(certificateChainFile)'"))
         }
+        enableTicketResumption(ctx)
         return context
+    }
+
+    /// Session resumption for clients that poll every few minutes: a resumed handshake skips the
+    /// certificate and its signature. Resumption is by session ticket only (TLS 1.2 and 1.3): the state
+    /// travels with the client, encrypted under a key that lives in this context, so nothing per client
+    /// is stored here; OpenSSL's server-side session cache (up to 20,480 sessions, grown by anyone who
+    /// completes handshakes) is turned off. A new context, made on every reload, has a new random
+    /// ticket key: a reload rotates it and tickets issued before no longer resume.
+    ///
+    /// One ticket per full handshake (OpenSSL sends two by default): a poller resumes with the one it
+    /// holds and gets a fresh one each time. Tickets are honoured for `ticketLifetimeSeconds`.
+    static let ticketLifetimeSeconds = 2 * 60 * 60
+
+    private static func enableTicketResumption(_ ctx: OpaquePointer) {
+        _ = popgate_SSL_CTX_set_session_cache_mode(ctx, popgate_SSL_SESS_CACHE_OFF())
+        _ = SSL_CTX_set_num_tickets(ctx, 1)
+        _ = SSL_CTX_set_timeout(ctx, ticketLifetimeSeconds)
     }
 
     /// Client side (towards the IMAP backend).

@@ -783,3 +783,40 @@ def test_sigterm_drains_sessions(gateway, new_mailbox):
     for name in "ac":   # nothing applied: both messages there, no flags
         assert mbs[name].flags() == {u: set() for u in uids[name]}, name
     assert [m.uid for m in mbs["b"].messages(bodies=False)] == [uids["b"][1]]
+
+
+def _poll_with_session(gw, ctx, mailbox, session=None):
+    """One implicit-TLS poll (USER/PASS, STAT, QUIT) offering `session`; returns (reused, new session).
+    A session can only be offered from the SSLContext that made it, as a real client keeps one."""
+    raw = socket.create_connection((LOOPBACK, gw.implicit_port), timeout=10)
+    with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        for line in (f"USER {mailbox.user}\r\n", f"PASS {mailbox.password}\r\n", "STAT\r\n", "QUIT\r\n"):
+            s.sendall(line.encode())
+            assert f.readline().startswith(b"+OK"), line.split()[0]
+        # A TLS 1.3 ticket arrives after the handshake; it has been read with the answers.
+        return s.session_reused, s.session
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls1.3", "tls1.2"])
+def test_tls_tickets_resume_polls_until_a_reload_rotates_the_key(gateway, mailbox, pki, version):
+    """A client polling every few minutes resumes its TLS session from a ticket (no certificate, no
+    signature); a reload makes a new ticket key, so tickets from before it give a full handshake."""
+    mailbox.append([A])
+    gw = gateway()
+    ctx = pki.client_context()
+    ctx.minimum_version = ctx.maximum_version = version
+    reused, ticket = _poll_with_session(gw, ctx, mailbox)
+    assert not reused, "the first poll has no session to resume"
+    assert ticket is not None and ticket.has_ticket, f"no ticket: {ticket}"
+    reused, again = _poll_with_session(gw, ctx, mailbox, session=ticket)
+    assert reused, "the ticket from the first poll resumes the second"
+
+    mark = len(gw.stderr_bytes())
+    gw.signal(signal.SIGHUP)
+    gw.wait_for_log(r'msg="reloaded configuration"', start=mark, timeout=5)
+    reused, fresh = _poll_with_session(gw, ctx, mailbox, session=again)
+    assert not reused, "a ticket issued before the reload must not resume after it"
+    reused, _ = _poll_with_session(gw, ctx, mailbox, session=fresh)
+    assert reused, "tickets issued after the reload resume"
