@@ -128,10 +128,13 @@ extension GatewaySession {
             let entry = entries[index]
             index += 1
             guard !entry.markedDeleted else { continue }
+            ASCII.appendDigits(UInt64(index), to: &output)
+            output.append(ASCII.space)
             switch listing.kind {
-            case .list: output.append(contentsOf: "\(index) \(entry.size)\r\n".utf8)
-            case .uidl: output.append(contentsOf: "\(index) \(uidl(entry, drop))\r\n".utf8)
+            case .list: ASCII.appendDigits(entry.size, to: &output)
+            case .uidl: settings.uidlFormat.append(uid: entry.uid.rawValue, uidValidity: drop.uidValidity.rawValue, to: &output)
             }
+            output.append(contentsOf: ASCII.crlf)
         }
         guard index >= entries.count else {
             listing.next = index

@@ -1,3 +1,5 @@
+import Wire
+
 /// The POP3 unique-id (RFC 1939 §7 UIDL) of a message, built from its IMAP
 /// UID and the folder's UIDVALIDITY.
 ///
@@ -80,24 +82,21 @@ public struct UIDLFormat: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func uidl(uid: UInt32, uidValidity: UInt32) -> String {
-        var out = ""
+        var out: [UInt8] = []
+        append(uid: uid, uidValidity: uidValidity, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The UIDL appended to an output buffer: a 100,000-line UIDL answer builds no String per line.
+    public func append(uid: UInt32, uidValidity: UInt32, to output: inout [UInt8]) {
         for piece in pieces {
             switch piece {
             case .literal(let bytes):
-                out += String(decoding: bytes, as: UTF8.self)
+                output.append(contentsOf: bytes)
             case .variable(let variable, let width, _, let radix):
                 let value = variable == .uid ? uid : uidValidity
-                var digits: String
-                switch radix {
-                case .decimal: digits = String(value)
-                case .hex: digits = String(value, radix: 16, uppercase: false)
-                }
-                if digits.count < width {
-                    digits = String(repeating: "0", count: width - digits.count) + digits
-                }
-                out += digits
+                ASCII.appendDigits(UInt64(value), radix: radix == .hex ? 16 : 10, width: width, to: &output)
             }
         }
-        return out
     }
 }

@@ -48,4 +48,26 @@ public enum ASCII {
         }
         return value
     }
+
+    /// Appends `value` in decimal (radix 10) or lower-case hexadecimal (radix 16), left-padded with
+    /// zeros to `width` digits: numbers for output lines without building a String per number.
+    @inlinable
+    public static func appendDigits(_ value: UInt64, radix: UInt64 = 10, width: Int = 0, to output: inout [UInt8]) {
+        precondition(radix == 10 || radix == 16, "radix 10 or 16")
+        // 64 bits are at most 20 decimal digits; the width is capped like UIDL formats cap it.
+        var digits: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)  // 32 bytes of scratch
+        withUnsafeMutableBytes(of: &digits) { scratch in
+            var count = 0
+            var rest = value
+            repeat {
+                let digit = UInt8(truncatingIfNeeded: rest % radix)
+                scratch[31 - count] = digit < 10 ? 48 + digit : 87 + digit
+                count += 1
+                rest /= radix
+            } while rest > 0
+            let padding = Swift.max(0, width - count)
+            if padding > 0 { output.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: padding)) }
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[(32 - count)...]))
+        }
+    }
 }
