@@ -120,15 +120,27 @@ public final class Connection: @unchecked Sendable {
             teardown(.outputLimitExceeded(maxQueuedBytes))
             return
         }
-        outbound.append(contentsOf: bytes)
         // With bytes already queued the write source is armed and will send these too, in order.
         guard wasIdle else {
+            outbound.append(contentsOf: bytes)
             noteHighWatermark()
             return
         }
-        if let error = sendQueued() {
+        // Nothing queued: send straight from the caller's bytes and queue only what the socket did not
+        // take (the common case on a reading peer is that it takes everything, and nothing is copied).
+        let direct = bytes.withContiguousStorageIfAvailable { buffer in sendDirect(buffer) }
+        switch direct {
+        case .sent(let count)?:
+            if count < bytes.count { outbound.append(contentsOf: bytes.dropFirst(count)) }
+        case .failed(let error)?:
             teardown(error)
             return
+        case nil:
+            outbound.append(contentsOf: bytes)
+            if let error = sendQueued() {
+                teardown(error)
+                return
+            }
         }
         if pendingWriteCount > 0 {
             createSourcesIfNeeded()
@@ -269,6 +281,29 @@ public final class Connection: @unchecked Sendable {
     }
 
     // MARK: - Writing
+
+    private enum DirectSend {
+        case sent(Int)
+        case failed(TransportError)
+    }
+
+    /// Sends from `buffer` until it is all sent or the socket is full.
+    private func sendDirect(_ buffer: UnsafeBufferPointer<UInt8>) -> DirectSend {
+        guard let base = buffer.baseAddress else { return .sent(0) }
+        var offset = 0
+        while offset < buffer.count {
+            let sent = send(fd, base + offset, buffer.count - offset, Int32(MSG_NOSIGNAL))
+            if sent >= 0 {
+                offset += sent
+                continue
+            }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { break }
+            return .failed(.system("send", errno: code))
+        }
+        return .sent(offset)
+    }
 
     /// Sends from the queue until it is empty or the socket is full. Returns the error of a failed send.
     private func sendQueued() -> TransportError? {
