@@ -529,8 +529,8 @@ class Row:
 
     def ratio(self, other: str) -> str:
         p, o = self.median(POPGATE), self.median(other)
-        if p is None or o is None or o == 0:
-            return "-"
+        if p is None or o is None or float(self.fmt.format(o).replace(",", "")) == 0:
+            return "-"   # nothing to divide by at the precision shown
         return f"{p / o:.2f}x"
 
     def title(self) -> str:
@@ -742,7 +742,7 @@ class Bench:
                        "sessions/s", "higher", "{:.1f}")
         par = self.row(f"2. poll sessions, {self.args.parallel} in parallel x {self.args.parallel_polls}",
                        "sessions/s", "higher", "{:.1f}")
-        cpu = self.row("3. server CPU per poll (popgate process | Dovecot instance | imapc-front instance)",
+        cpu = self.row("3. server CPU per poll (popgate process / Dovecot instance / imapc-front instance)",
                        "ms", "lower", "{:.2f}")
         back = self.row("3.   + backend Dovecot CPU per poll it caused", "ms", "", "{:.2f}")
         total = self.row("3.   total CPU per poll (server + backend)", "ms", "lower", "{:.2f}")
@@ -799,7 +799,7 @@ class Bench:
         acct = self.account("bulk", self.args.bulk_count, self.args.bulk_size)
         rate = self.row(f"4. bulk: RETR {acct.count:,} x {self.args.bulk_size // 1000} KB in one session",
                         "MB/s", "higher", "{:.1f}")
-        cpu = self.row("4.   server CPU per GB (popgate process | Dovecot instance | imapc-front instance)",
+        cpu = self.row("4.   server CPU per GB (popgate process / Dovecot instance / imapc-front instance)",
                        "s/GB", "lower", "{:.2f}")
         back = self.row("4.   + backend Dovecot CPU per GB it caused", "s/GB", "", "{:.2f}")
         for s in SERVERS:
@@ -827,7 +827,7 @@ class Bench:
         size = self.args.big_mb * 1_000_000
         acct = self.account("big", 1, size)
         growth = self.row(f"5. {self.args.big_mb} MB message read slowly: RSS growth of the serving process "
-                          "(popgate | dovecot/pop3 | imapc-front pop3)", "MiB", "lower", "{:.1f}")
+                          "(popgate / dovecot pop3 / imapc-front pop3)", "MiB", "lower", "{:.1f}")
         login_growth = self.row("5.   + its pop3-login process (TLS proxy)", "MiB", "", "{:.1f}")
         secs = self.row("5.   RETR time (slow part included)", "s", "", "{:.1f}")
         for s in SERVERS:
@@ -903,9 +903,9 @@ class Bench:
     def scenario_idle(self) -> None:
         n = self.args.idle
         acct = self.account("idle", 10, 2000)
-        per = self.row(f"6. {n} idle logged-in sessions: memory per session (RSS; popgate: process growth / N, "
-                       "Dovecot: per-session processes' RSS / N)", "KiB", "lower", "{:.1f}")
-        pss = self.row("6.   the same as PSS (shared pages split between processes)", "KiB", "", "{:.1f}")
+        per = self.row(f"6. {n} idle logged-in sessions: RSS per session (popgate: growth / N; "
+                       "Dovecot: pop3 + pop3-login RSS / N)", "KiB", "lower", "{:.1f}")
+        pss = self.row("6.   the same as PSS (shared pages split)", "KiB", "", "{:.1f}")
         back = self.row("6.   + backend imap/imap-login processes per session (RSS)", "KiB", "", "{:.1f}")
         per_gb = self.row("6.   idle sessions per GiB (from the RSS row)", "sessions", "higher", "{:,.0f}")
         per_gb_pss = self.row("6.   idle sessions per GiB (from the PSS row)", "sessions", "higher", "{:,.0f}")
@@ -1098,7 +1098,7 @@ class Bench:
             f = lambda vs: ", ".join(r.fmt.format(v) for v in vs) or "-"   # noqa: E731
             print(f"  {r.label}: {f(r.values[POPGATE])} | {f(r.values[NATIVE])} | {f(r.values[IMAPC])}")
         print()
-        print("issue targets:")
+        print("issue targets:" + (" (a --quick run: small sizes, indicative only)" if self.args.quick else ""))
         for name, ok, value in self.targets_met:
             print(f"  [{'met' if ok else 'NOT met' if ok is False else 'n/a'}] {name}: {value}")
         for n in self.notes:
