@@ -590,11 +590,12 @@ def machine_lines(binary: Path, args) -> list[str]:
     commit = first_line("git", "log", "-1", "--format=%h %cd", "--date=short", cwd=REPO_ROOT)
     dirty = first_line("git", "status", "--porcelain", "--untracked-files=no", "--", "Sources", cwd=REPO_ROOT)
     st = binary.stat()
+    shown = binary.relative_to(REPO_ROOT) if binary.is_relative_to(REPO_ROOT) else binary
     return [
         f"date    : {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"machine : {model}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {mem} RAM, "
         f"kernel {platform.release()}, {first_line('sh', '-c', '. /etc/os-release && echo $PRETTY_NAME')}",
-        f"popgate : {binary} ({st.st_size / 1e6:.1f} MB, built "
+        f"popgate : {shown} ({st.st_size / 1e6:.1f} MB, built "
         f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(st.st_mtime))}), commit {commit}"
         f"{' + uncommitted changes in Sources/' if dirty not in ('', '?') else ''}; "
         f"backend over {'IMAPS' if args.backend_tls == 'implicit' else 'IMAP STARTTLS'}, log.level {args.log_level}",
