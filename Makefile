@@ -4,7 +4,9 @@
 #   make build   swift build
 #   make clean   remove build products and test caches
 #   make integration-dovecot   validate the suite against Dovecot's own POP3 (no Swift binary)
-#   make bench   release build, then PopGate vs Dovecot's own POP3 side by side (Tests/bench, ~2 min)
+#   make bench   release build, then PopGate vs Dovecot's own POP3 vs Dovecot's POP3 over imapc, side by side
+#                (Tests/bench, BENCHMARKS.md; ~15 min, incl. 10,000 idle sessions; not part of `make test`)
+#   make bench-quick   the same with small sizes and one run (< 2 min): does the bench still work?
 #   make front-door-report   every front-door attack against a real popgate + Dovecot, measured (~2-5 min;
 #                BASELINE=old/popgate adds an older binary side by side; not part of `make test`)
 #   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
@@ -23,7 +25,7 @@ POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench front-door-report \
+.PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench bench-quick front-door-report \
 	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
 
 all: build
@@ -104,10 +106,17 @@ integration-dovecot: deps
 	POP3_TARGET=dovecot $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 
 # Numbers only mean something for a release binary: `make bench POPGATE_BIN=...` to use another.
-bench: POPGATE_BIN = $(CURDIR)/.build/release/popgate
+# RELEASE_SCRATCH: swift's scratch folder for the release build (e.g. .build-bench in a second worktree).
+RELEASE_SCRATCH ?= .build
+BENCH_ARGS ?=
+bench bench-quick: POPGATE_BIN = $(CURDIR)/$(RELEASE_SCRATCH)/release/popgate
 bench: deps
-	$(SWIFT) build -c release
-	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)"
+	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
+	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)" $(BENCH_ARGS)
+
+bench-quick: deps
+	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
+	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)" --quick $(BENCH_ARGS)
 
 # A report, not a test: the issue-6 attacks with RSS, fds, CPU, the other client's latency and the
 # mailbox afterwards, as a Markdown table (Tests/bench/README.md). BASELINE=path/to/old/popgate adds
