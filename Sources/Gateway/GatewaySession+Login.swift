@@ -4,16 +4,25 @@ import Wire
 
 /// Logging in to the backend as the user, selecting the maildrop folder and taking the snapshot.
 ///
-///     S: * OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN ...] ready
-///     C: P1 AUTHENTICATE PLAIN <base64>
-///     S: P1 OK [CAPABILITY IMAP4rev1 ... UIDPLUS MOVE] Logged in
-///     C: P2 SELECT INBOX
-///     S: * OK [UIDVALIDITY 1732780000] ...   * 3 EXISTS   P2 OK [READ-WRITE] ...
-///     C: P3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)
-///     S: * 1 FETCH (UID 1 RFC822.SIZE 1234 FLAGS ()) ...  P3 OK
+/// With SASL-IR and AUTH=PLAIN in the greeting's capabilities, the whole login is one flight (one
+/// write, one round trip):
+///
+///     S: * OK [CAPABILITY IMAP4rev1 SASL-IR ID LITERAL+ AUTH=PLAIN ...] ready
+///     C: P1 ID ("x-originating-ip" "203.0.113.7" ...)
+///     C: P2 AUTHENTICATE PLAIN <base64>
+///     C: P3 SELECT "INBOX"
+///     C: P4 UID FETCH 1:* (UID RFC822.SIZE FLAGS)
+///     S: * ID (...)   P1 OK ID completed.
+///     S: P2 OK [CAPABILITY IMAP4rev1 ... UIDPLUS MOVE] Logged in
+///     S: * 3 EXISTS   * OK [UIDVALIDITY 1732780000] ...   P3 OK [READ-WRITE] ...
+///     S: * 1 FETCH (UID 1 RFC822.SIZE 1234 FLAGS ()) ...  P4 OK
+///
+/// The server answers in command order, so the step whose tagged answer comes next (`Login.step`)
+/// owns the untagged responses that arrive meanwhile. When the login fails, SELECT and FETCH fail
+/// harmlessly on an unauthenticated connection, and their answers are dropped with the link.
 ///
 /// Before any of it, the client's address may have to wait out its auth penalty (`penalty`), and when
-/// the backend advertises `ID` the client's address goes ahead of the AUTHENTICATE in the same flight.
+/// the backend advertises `ID` the client's address goes ahead of the credentials in the same flight.
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
         case penalty, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
@@ -25,8 +34,23 @@ struct Login: Sendable {
     var startTLSDone = false
     /// AUTHENTICATE PLAIN without SASL-IR: the payload waits for the continuation request.
     var pendingPayload: Secret?
+    /// Commands sent behind `step`'s in the same flight, oldest first: their tagged answers follow
+    /// its answer in this order.
+    var inFlight: [SentStep] = []
+    /// What QUIT will do, decided from the post-login capabilities before the maildrop goes live.
+    var plan: RetentionPlan?
     var uidValidity: UIDValidity?
     var exists: UInt32 = 0
+    /// SELECT answered OK.
+    var selected = false
+    /// The snapshot FETCH answered: OK, or refused on a mailbox SELECT found empty.
+    var snapshotTaken = false
+}
+
+/// A login command on the wire whose tagged answer is still to come.
+struct SentStep: Sendable, Equatable {
+    var tag: IMAPTag
+    var step: Login.Step
 }
 
 /// The snapshot FETCH's answer as it arrives, kept outside the phase enum so appends stay in place.
@@ -131,6 +155,80 @@ extension GatewaySession {
         return sendIMAP(command)
     }
 
+    /// Sends login commands as one flight: the first is the one whose answer comes next, each later
+    /// one goes behind it while it can (`queueLoginCommand`); those that cannot wait for the answers in
+    /// flight (`continueLogin` sends them then).
+    mutating func sendLoginFlight(_ commands: [(Login.Step, IMAPCommand)]) -> [SessionAction] {
+        guard let (step, command) = commands.first else { return [] }
+        var actions = sendLoginCommand(command, step: step)
+        for (step, command) in commands.dropFirst() {
+            let queued = queueLoginCommand(command, step: step)
+            guard !queued.isEmpty else { break }
+            actions += queued
+        }
+        return Self.oneWrite(actions)
+    }
+
+    /// Sends `command` behind the commands in flight, its answer awaited after theirs. Nothing is sent
+    /// (empty) when a command ahead still waits for a continuation request (its next segment or the
+    /// SASL payload would come after this one), or when this one would need a synchronising literal.
+    mutating func queueLoginCommand(_ command: IMAPCommand, step: Login.Step) -> [SessionAction] {
+        guard case .login(var login) = phase, pendingSegments.isEmpty, login.pendingPayload == nil else { return [] }
+        let tag = IMAPTag("P\(tagCounter + 1)")
+        let segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains("LITERAL+"))
+        guard segments.count == 1 else { return [] }
+        tagCounter += 1
+        login.inFlight.append(SentStep(tag: tag, step: step))
+        phase = .login(login)
+        return [.sendToBackend(segments[0])]
+    }
+
+    /// After a tagged answer: the next answer awaited is the oldest command in flight's. With nothing in
+    /// flight the login sends, in one flight, whatever it still lacks, or it is done.
+    mutating func continueLogin() -> [SessionAction] {
+        guard case .login(var login) = phase else { return [] }
+        guard login.inFlight.isEmpty else {
+            let next = login.inFlight.removeFirst()
+            login.step = next.step
+            phase = .login(login)
+            currentTag = next.tag
+            return [.scheduleTimer(.backend, after: settings.backendTimeout)]
+        }
+        var commands: [(Login.Step, IMAPCommand)] = []
+        if login.plan == nil { commands.append((.postLoginCapability, .capability)) }
+        if !login.selected { commands.append((.select, .select(mailbox: settings.mailbox))) }
+        if !login.snapshotTaken { commands.append((.snapshot, Self.snapshotFetch)) }
+        guard !commands.isEmpty else { return finishLogin() }
+        return sendLoginFlight(commands)
+    }
+
+    static let snapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags])
+
+    /// A flight as one write: the driver writes each `.sendToBackend` as it comes, so separate actions
+    /// would leave as separate TCP segments (and TLS records). Only sends with nothing but timers
+    /// between them are joined, so no send moves past anything that acts on the connection.
+    static func oneWrite(_ actions: [SessionAction]) -> [SessionAction] {
+        var result: [SessionAction] = []
+        var joining: Int?
+        for action in actions {
+            switch action {
+            case .sendToBackend(let bytes):
+                if let index = joining, case .sendToBackend(let earlier) = result[index] {
+                    result[index] = .sendToBackend(earlier + bytes)
+                } else {
+                    joining = result.count
+                    result.append(action)
+                }
+            case .scheduleTimer:
+                result.append(action)
+            default:
+                joining = nil
+                result.append(action)
+            }
+        }
+        return result
+    }
+
     /// Untagged responses and continuation requests during login.
     mutating func loginResponse(_ response: IMAPResponse) -> [SessionAction] {
         guard case .login(var login) = phase else { return [] }
@@ -223,7 +321,7 @@ extension GatewaySession {
         guard login.encrypted || settings.backendPlaintextAllowed else {
             return loginFailed(.permanent("Backend connection is not secure.", log: "refusing to send a password over an unencrypted backend connection (set backend.tls: none to allow)"))
         }
-        return forwardClientAddress() + sendCredentials()
+        return Self.oneWrite(forwardClientAddress() + sendCredentials())
     }
 
     /// RFC 2971 `ID` with the client's address, ahead of the credentials in the same flight. A backend
@@ -252,7 +350,7 @@ extension GatewaySession {
                 command = .authenticatePlain(initialResponse: nil)
             }
             phase = .login(login)
-            return sendLoginCommand(command, step: .authenticate)
+            return sendLoginFlight([(.authenticate, command)] + afterCredentials)
         }
         if capabilities.contains("LOGINDISABLED") {
             return loginFailed(.permanent("Backend refuses to log in.", log: "backend advertises LOGINDISABLED and no AUTH=PLAIN"))
@@ -260,7 +358,14 @@ extension GatewaySession {
         guard credentials.authorizationIdentity.isEmpty || credentials.authorizationIdentity == credentials.authenticationIdentity else {
             return loginFailed(.permanent("Authorization identity not supported by the backend.", log: "backend has no AUTH=PLAIN, cannot pass an authorization identity"))
         }
-        return sendLoginCommand(.login(user: Secret(credentials.authenticationIdentity), password: credentials.password), step: .authenticate)
+        let command = IMAPCommand.login(user: Secret(credentials.authenticationIdentity), password: credentials.password)
+        return sendLoginFlight([(.authenticate, command)] + afterCredentials)
+    }
+
+    /// SELECT and the snapshot FETCH go behind the credentials when nothing waits for a continuation
+    /// (SASL-IR, or a LOGIN without synchronising literals): a failed login makes them fail harmlessly.
+    var afterCredentials: [(Login.Step, IMAPCommand)] {
+        [(.select, .select(mailbox: settings.mailbox)), (.snapshot, Self.snapshotFetch)]
     }
 
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
@@ -283,24 +388,43 @@ extension GatewaySession {
             return authenticate()
         case .authenticate:
             guard condition.status == .ok else { return loginFailed(Self.authenticationFailure(condition)) }
+            var login = login
+            login.pendingPayload = nil
+            phase = .login(login)
             if case .capability? = condition.code {
-                return selectMailbox()
+                return decideRetentionPlan()
             }
-            return sendLoginCommand(.capability, step: .postLoginCapability)
+            return askPostLoginCapabilities()
         case .postLoginCapability:
-            return selectMailbox()
+            return decideRetentionPlan()
         case .select:
             guard condition.status == .ok else { return loginFailed(Self.selectFailure(condition, mailbox: settings.mailbox)) }
             guard login.uidValidity != nil else { return loginFailed(.temporary("SELECT gave no UIDVALIDITY")) }
+            var login = login
+            login.selected = true
+            phase = .login(login)
             snapshot = SnapshotBuilder()
-            if login.exists == 0 {
-                return finishLogin()
-            }
-            return sendLoginCommand(.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags]), step: .snapshot)
+            return continueLogin()
         case .snapshot:
-            guard condition.status == .ok else { return loginFailed(.temporary("snapshot FETCH failed: \(condition.text)")) }
-            return finishLogin()
+            if condition.status != .ok {
+                // `1:*` on an empty mailbox is fine by RFC 3501, yet some servers refuse it: when SELECT
+                // found no messages, a refused FETCH is an empty snapshot.
+                guard login.exists == 0 else { return loginFailed(.temporary("snapshot FETCH failed: \(condition.text)")) }
+                snapshot = SnapshotBuilder()
+            }
+            var login = login
+            login.snapshotTaken = true
+            phase = .login(login)
+            return continueLogin()
         }
+    }
+
+    /// The login's OK listed no capabilities: CAPABILITY asks. Behind SELECT and FETCH already in flight
+    /// its answer comes last, and the maildrop waits for it (`continueLogin`).
+    mutating func askPostLoginCapabilities() -> [SessionAction] {
+        guard case .login(let login) = phase else { return [] }
+        guard !login.inFlight.isEmpty else { return continueLogin() }
+        return queueLoginCommand(.capability, step: .postLoginCapability) + continueLogin()
     }
 
     /// Which retention policy this backend can carry out safely. A plain EXPUNGE is never used: it would
@@ -315,7 +439,10 @@ extension GatewaySession {
         }
     }
 
-    mutating func selectMailbox() -> [SessionAction] {
+    /// Fixes what QUIT will do from the post-login capabilities, before the maildrop goes live. A
+    /// backend that cannot carry out the policy safely fails the login, whatever is still in flight.
+    mutating func decideRetentionPlan() -> [SessionAction] {
+        guard case .login(var login) = phase else { return [] }
         guard let policy = effectiveOnDelete else {
             return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(settings.retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
         }
@@ -323,12 +450,13 @@ extension GatewaySession {
             // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
             return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(settings.retention.moveTo), which is the maildrop itself"))
         }
-        retentionPlan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains("MOVE"))
+        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains("MOVE"))
+        phase = .login(login)
         var actions: [SessionAction] = []
         if policy != settings.retention.onDelete {
             actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(settings.retention.moveTo)")))
         }
-        return actions + sendLoginCommand(.select(mailbox: settings.mailbox), step: .select)
+        return actions + continueLogin()
     }
 
     /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly.
@@ -338,7 +466,7 @@ extension GatewaySession {
     }
 
     mutating func finishLogin() -> [SessionAction] {
-        guard case .login(let login) = phase, let uidValidity = login.uidValidity else { return [] }
+        guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
         let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
         let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
         snapshot = SnapshotBuilder()
@@ -346,6 +474,7 @@ extension GatewaySession {
             return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(drop.entries.count) messages exceed limits.max_messages"))
         }
         maildrop = drop
+        retentionPlan = plan
         phase = .transaction
         summary.listed = drop.entries.count
         authFailures = 0
@@ -365,7 +494,6 @@ extension GatewaySession {
             .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
         ]
         actions += resetBackendLink()
-        retentionPlan = nil
         if failure.delayed { actions.append(.recordAuthFailure) }
         let response = POP3Response.err(failure.text, code: failure.code)
         guard failure.delayed else {

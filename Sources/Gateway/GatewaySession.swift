@@ -24,6 +24,8 @@ public struct GatewaySession: Sendable {
     var backend: BackendLink = .none
     var imap = IMAPResponseParser()
     var tagCounter = 0
+    /// The command whose tagged answer comes next; during login more may be in flight behind it
+    /// (`Login.inFlight`).
     var currentTag: IMAPTag?
     /// Segments of a command with synchronising literals, sent one per continuation request.
     var pendingSegments: [[UInt8]] = []
@@ -34,7 +36,8 @@ public struct GatewaySession: Sendable {
     /// copies it on every append (quadratic in the mailbox size).
     var snapshot = SnapshotBuilder()
     var maildrop: Maildrop?
-    /// What QUIT will do, decided once at login from the capabilities the backend had then.
+    /// What QUIT will do, decided once at login from the capabilities the backend had then (set when
+    /// the maildrop goes live).
     var retentionPlan: RetentionPlan?
     var backendLost = false
 

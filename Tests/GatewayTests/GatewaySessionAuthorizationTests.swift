@@ -85,7 +85,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
         XCTAssertTrue(t.contains(.connectBackend))
         t.send(.backendConnected(encrypted: true))
         t.backend(SessionTranscript.greeting)
-        XCTAssertEqual(t.takeBackend(), "P1 AUTHENTICATE PLAIN \(String(decoding: Base64.encode(message), as: UTF8.self))\r\n")
+        XCTAssertEqual(t.takeBackend(), "P1 AUTHENTICATE PLAIN \(String(decoding: Base64.encode(message), as: UTF8.self))\r\nP2 SELECT \"INBOX\"\r\nP3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n")
     }
 
     func testAuthCancelled() {

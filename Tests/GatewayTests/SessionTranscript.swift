@@ -92,7 +92,21 @@ struct SessionTranscript {
         backend(Self.greeting)
     }
 
-    /// USER/PASS through a Dovecot-shaped login, SELECT and snapshot of `messages` (uid, size, flags).
+    /// The login flight after a Dovecot greeting (SASL-IR, AUTH=PLAIN): credentials, SELECT and the
+    /// snapshot FETCH in one write, tags from `first` on.
+    static func loginFlight(user: String = "alice", password: String = "secret", first: Int = 1) -> String {
+        let payload = String(decoding: Base64.encode(Array("\0\(user)\0\(password)".utf8)), as: UTF8.self)
+        return "P\(first) AUTHENTICATE PLAIN \(payload)\r\nP\(first + 1) SELECT \"INBOX\"\r\nP\(first + 2) UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n"
+    }
+
+    /// Dovecot's answer to SELECT (tag P2) of a mailbox with `exists` messages.
+    static func selected(exists: Int, uidValidity: UInt32 = 1_732_780_000, tag: String = "P2") -> String {
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n"
+            + "* \(exists) EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY \(uidValidity)] UIDs valid\r\n* OK [UIDNEXT 100] Predicted next UID\r\n\(tag) OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n"
+    }
+
+    /// USER/PASS through a Dovecot-shaped login: one flight of AUTHENTICATE, SELECT and the snapshot
+    /// FETCH of `messages` (uid, size, flags), answered in order.
     mutating func logIn(user: String = "alice", password: String = "secret",
                         messages: [(UInt32, UInt64, String)], uidValidity: UInt32 = 1_732_780_000,
                         loginResponse: String = SessionTranscript.loggedIn) {
@@ -103,22 +117,15 @@ struct SessionTranscript {
         XCTAssertTrue(contains(.connectBackend))
         send(.backendConnected(encrypted: true))
         backend(Self.greeting)
-        let payload = String(decoding: Base64.encode(Array("\0\(user)\0\(password)".utf8)), as: UTF8.self)
-        XCTAssertEqual(takeBackend(), "P1 AUTHENTICATE PLAIN \(payload)\r\n")
+        XCTAssertEqual(takeBackend(), Self.loginFlight(user: user, password: password))
         backend("P1 " + loginResponse)
-        XCTAssertEqual(takeBackend(), "P2 SELECT \"INBOX\"\r\n")
-        backend("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted.\r\n")
-        backend("* \(messages.count) EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY \(uidValidity)] UIDs valid\r\n* OK [UIDNEXT 100] Predicted next UID\r\nP2 OK [READ-WRITE] Select completed (0.001 + 0.000 secs).\r\n")
-        if messages.isEmpty {
-            XCTAssertEqual(takeBackend(), "")
-        } else {
-            XCTAssertEqual(takeBackend(), "P3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n")
-            var answer = ""
-            for (index, message) in messages.enumerated() {
-                answer += "* \(index + 1) FETCH (UID \(message.0) RFC822.SIZE \(message.1) FLAGS (\(message.2)))\r\n"
-            }
-            backend(answer + "P3 OK Fetch completed (0.001 + 0.000 secs).\r\n")
+        backend(Self.selected(exists: messages.count, uidValidity: uidValidity))
+        var answer = ""
+        for (index, message) in messages.enumerated() {
+            answer += "* \(index + 1) FETCH (UID \(message.0) RFC822.SIZE \(message.1) FLAGS (\(message.2)))\r\n"
         }
+        backend(answer + "P3 OK Fetch completed (0.001 + 0.000 secs).\r\n")
+        XCTAssertEqual(takeBackend(), "", "nothing more than the one flight")
         XCTAssertEqual(takeClient(), "+OK Logged in.\r\n")
     }
 }

@@ -1,5 +1,6 @@
 """Session behaviour: greeting, CAPA, STLS, refused plaintext auth, wrong passwords and their
-delay, STLS command injection, PIPELINING, over-long lines and bad input."""
+delay, the backend login in one round trip, STLS command injection, PIPELINING, over-long lines
+and bad input."""
 from __future__ import annotations
 
 import time
@@ -7,6 +8,7 @@ import time
 import pytest
 
 from harness import corpus
+from harness.relay import RecordingRelay, command_names, sent_before_first_tagged_answer, tagged_statuses
 
 REQUIRED_CAPA = {b"TOP", b"UIDL", b"USER", b"RESP-CODES", b"AUTH-RESP-CODE", b"PIPELINING"}
 
@@ -190,6 +192,43 @@ def test_failure_delay(gateway, mailbox):
         t0 = time.monotonic()
         assert c.user_pass(mailbox.user, mailbox.password).startswith(b"+OK")
         assert time.monotonic() - t0 >= 1.9, "the address's auth penalty applies before the backend"
+
+
+# -- the backend login in one round trip ----------------------------------------------------
+
+def test_backend_login_is_one_flight_that_dovecot_carries_out(gateway, dovecot, new_mailbox):
+    """Dovecot's greeting lists SASL-IR and AUTH=PLAIN, so PopGate writes ID, AUTHENTICATE, SELECT
+    and UID FETCH before Dovecot's first tagged answer (a relay between them records the order),
+    and asks nothing more until LOGOUT. Dovecot runs the SELECT and FETCH that reached imap-login
+    with the credentials (the maildrop is right); after a wrong password it refuses them and the
+    login fails as [AUTH]. The relay's records hold credentials: only command names are shown."""
+    mb = new_mailbox()
+    mb.append([b"Subject: one\r\n\r\n1\r\n", b"Subject: two\r\n\r\n22\r\n", b"Subject: three\r\n\r\n333\r\n"])
+    with RecordingRelay(dovecot.ports.imap) as relay:
+        gw = gateway(backend_tls="none", backend_port=relay.port)
+        with gw.connect("implicit") as c:
+            wrong = c.user_pass(mb.user, mb.password + "x")
+            right = c.user_pass(mb.user, mb.password)
+            stat = c.command("STAT")
+            assert c.quit().startswith(b"+OK")
+        relay.wait_closed(connections=2)
+    assert wrong.startswith(b"-ERR [AUTH]"), wrong
+    assert right.startswith(b"+OK"), right
+    assert stat.startswith(b"+OK 3 "), stat
+    flight = ["ID", "AUTHENTICATE", "SELECT", "UID FETCH"]
+    for index, events in enumerate(relay.connections):
+        before = [n.split(" ", 1)[1] for n in command_names(sent_before_first_tagged_answer(events))]
+        assert before == flight, f"connection {index}: before the first tagged answer PopGate sent {before}"
+    failed, succeeded = relay.connections
+    sent = [n.split(" ", 1)[1] for n in command_names(b"".join(c for d, c in succeeded if d == "c2s"))]
+    assert sent == flight + ["LOGOUT"], f"no other round trip: {sent}"
+    statuses = [t.split(" ")[1] for t in tagged_statuses(succeeded)]
+    assert statuses[:4] == ["OK"] * 4, f"Dovecot's answers to {flight}: {statuses}"
+    fetched = b"".join(c for d, c in succeeded if d == "s2c").count(b" FETCH (")
+    assert fetched == 3, f"the pipelined FETCH answered {fetched} messages"
+    statuses = [t.split(" ")[1] for t in tagged_statuses(failed)]
+    assert statuses[1] == "NO" and "OK" not in statuses[2:4], \
+        f"after a wrong password Dovecot refuses SELECT and FETCH: {statuses}"
 
 
 # -- STLS command injection (CVE-2011-0411 class) ---------------------------------------------
