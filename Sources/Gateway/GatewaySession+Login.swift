@@ -55,6 +55,9 @@ struct SentStep: Sendable, Equatable {
 
 /// The snapshot FETCH's answer as it arrives, kept outside the phase enum so appends stay in place.
 struct SnapshotBuilder: Sendable {
+    /// The login waits for the snapshot FETCH's answer (`Login.step == .snapshot`); kept in step with the
+    /// phase by `GatewaySession.phase`'s observer.
+    var collecting = false
     var fetched: [FetchedSummary] = []
     /// FETCH responses seen, solicited or not: a backend that sends more than `limits.maxMessages` is
     /// cut off instead of growing this array without bound.
@@ -231,6 +234,9 @@ extension GatewaySession {
 
     /// Untagged responses and continuation requests during login.
     mutating func loginResponse(_ response: IMAPResponse) -> [SessionAction] {
+        // The snapshot's events (five per message) go straight to the builder: taking `Login` out of the
+        // phase for each would copy it and retain its strings half a million times for 100,000 messages.
+        if snapshot.collecting { return snapshotResponse(response) }
         guard case .login(var login) = phase else { return [] }
         switch (login.step, response) {
         case (.greeting, .untagged(let condition)):
@@ -285,7 +291,7 @@ extension GatewaySession {
             }
             snapshot.current?.size = size
         case .fetchAttribute(.flags(let flags)):
-            let keyword = settings.retention.flagKeyword.lowercased()
+            let keyword = settings.retention.flagKeyword
             snapshot.current?.flags = flags.filter { Self.isSnapshotRelevant($0, keyword: keyword) }
         case .fetchEnd:
             // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
@@ -299,10 +305,14 @@ extension GatewaySession {
         return []
     }
 
-    /// The flags `Maildrop.snapshot` looks at; the rest is not kept.
+    /// The flags `Maildrop.snapshot` looks at; the rest is not kept. Flags and keywords are compared
+    /// ASCII case-insensitively (RFC 3501 §2.3.2), without building lower-cased copies per message.
     static func isSnapshotRelevant(_ flag: String, keyword: String) -> Bool {
-        let lowered = flag.lowercased()
-        return lowered == "\\deleted" || lowered == keyword
+        equalsIgnoringASCIICase(flag, "\\Deleted") || equalsIgnoringASCIICase(flag, keyword)
+    }
+
+    static func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { ASCII.lowercased($0) == ASCII.lowercased($1) }
     }
 
     mutating func afterGreeting() -> [SessionAction] {

@@ -18,7 +18,15 @@ public struct GatewaySession: Sendable {
 
     var tlsActive: Bool
     var framer: LineFramer
-    var phase: Phase = .notStarted
+    var phase: Phase = .notStarted {
+        didSet {
+            if case .login(let login) = phase, login.step == .snapshot {
+                snapshot.collecting = true
+            } else {
+                snapshot.collecting = false
+            }
+        }
+    }
 
     // Backend side.
     var backend: BackendLink = .none

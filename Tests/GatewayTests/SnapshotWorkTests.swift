@@ -49,3 +49,18 @@ final class SnapshotWorkTests: XCTestCase {
         XCTAssertTrue(t.takeClient().hasPrefix("+OK \(count - deleted) "))
     }
 }
+
+final class SnapshotFlagTests: XCTestCase {
+    /// Flags and keywords are case-insensitive (RFC 3501 §2.3.2): `\DELETED` and a keyword in another
+    /// case hide a message like `\Deleted` and `$POP3Deleted` do; other flags do not.
+    func testHiddenFlagsMatchInAnyCase() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 10, "\\DELETED"), (2, 20, "$pop3deleted \\Seen"), (3, 30, "\\Seen $POP3DeletedX"), (4, 40, "\\deleted"), (5, 50, "")])
+        t.client("UIDL\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK\r\n1 \(uidl(3))\r\n2 \(uidl(5))\r\n.\r\n")
+    }
+
+    private func uidl(_ uid: UInt32) -> String {
+        GatewaySettings().uidlFormat.uidl(uid: uid, uidValidity: 1_732_780_000)
+    }
+}
