@@ -9,9 +9,11 @@ import Wire
 /// anything else is skipped by `ValueSkipper` and reported by name.
 extension IMAPResponseParser {
     struct ItemHead {
-        /// The item, when it is one the gateway decodes; nil for any other (then only `name` says which).
+        /// The item, when it is one the gateway decodes; nil for any other (then `otherName` says which).
         var known: KnownItem?
-        var name: String
+        var otherName = ""
+        /// Built only when needed (skipped items, error messages).
+        var name: String { known?.name ?? otherName }
         var section: String?
         var origin: UInt64?
     }
@@ -71,7 +73,7 @@ extension IMAPResponseParser {
         guard !nameBytes.isEmpty else { throw reader.malformed("expected FETCH item") }
         // The items of every snapshot line are recognised without building a String for their names.
         let known = KnownItem(nameBytes)
-        var head = ItemHead(known: known, name: known?.name ?? Byte.uppercased(nameBytes))
+        var head = ItemHead(known: known, otherName: known == nil ? Byte.uppercased(nameBytes) : "")
         guard reader.peek() == Byte.openBracket else { return head }
         reader.index += 1
         guard let section = reader.read(while: { $0 != Byte.closeBracket && $0 != ASCII.cr && $0 != ASCII.lf }),
@@ -100,11 +102,14 @@ extension IMAPResponseParser {
             case 11: candidate = .rfc822Size
             default: return nil
             }
-            guard Self.equalsIgnoringCase(bytes, candidate.bytes) else { return nil }
+            guard Self.equalsIgnoringCase(bytes, candidate.upperCaseName) else { return nil }
             self = candidate
         }
 
-        var name: String {
+        var name: String { "\(upperCaseName)" }
+
+        /// A `StaticString`: no reference counting on a path taken three times per FETCH line.
+        private var upperCaseName: StaticString {
             switch self {
             case .uid: "UID"
             case .rfc822Size: "RFC822.SIZE"
@@ -113,28 +118,16 @@ extension IMAPResponseParser {
             }
         }
 
-        private static let uidBytes = Array("UID".utf8)
-        private static let rfc822SizeBytes = Array("RFC822.SIZE".utf8)
-        private static let flagsBytes = Array("FLAGS".utf8)
-        private static let bodyBytes = Array("BODY".utf8)
-
-        private var bytes: [UInt8] {
-            switch self {
-            case .uid: Self.uidBytes
-            case .rfc822Size: Self.rfc822SizeBytes
-            case .flags: Self.flagsBytes
-            case .body: Self.bodyBytes
+        private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ upper: StaticString) -> Bool {
+            upper.withUTF8Buffer { expected in
+                guard bytes.count == expected.count else { return false }
+                var index = bytes.startIndex
+                for byte in expected {
+                    if ASCII.uppercased(bytes[index]) != byte { return false }
+                    index += 1
+                }
+                return true
             }
-        }
-
-        private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ upper: [UInt8]) -> Bool {
-            guard bytes.count == upper.count else { return false }
-            var index = bytes.startIndex
-            for expected in upper {
-                if ASCII.uppercased(bytes[index]) != expected { return false }
-                index += 1
-            }
-            return true
         }
     }
 
