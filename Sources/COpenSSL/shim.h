@@ -65,6 +65,13 @@ static inline int popgate_SSL_set_tlsext_host_name(SSL *ssl, const char *name) {
 /* How much ciphertext is waiting in a BIO (BIO_pending is a macro over BIO_ctrl). */
 static inline size_t popgate_BIO_pending(BIO *bio) { return BIO_ctrl_pending(bio); }
 
+/* The BUF_MEM behind a memory BIO: its `max` is what the BIO holds allocated (it never shrinks). */
+static inline BUF_MEM *popgate_BIO_get_mem_buf(BIO *bio) {
+    BUF_MEM *mem = NULL;
+    BIO_get_mem_ptr(bio, &mem);
+    return mem;
+}
+
 /* What BIO_read on an empty memory BIO reports: -1 means "retry later" rather than EOF,
  * which is what a BIO fed from a socket in pieces must say. */
 static inline int popgate_BIO_set_mem_eof_return(BIO *bio, int value) {

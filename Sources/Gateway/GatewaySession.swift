@@ -213,8 +213,30 @@ public struct GatewaySession: Sendable {
             actions += endSession(.clientGone, notifyClient: nil)
         }
         if case .closed = phase { return actions }
+        if isWaitingForCommand && !awaitingWritable && framer.bufferedByteCount == 0 {
+            actions.append(.scheduleTimer(.releaseMemory, after: Self.idleMemoryDelay))
+        }
         return actions + updateInputPauses()
     }
+
+    /// Still waiting for the next command with nothing buffered `idleMemoryDelay` after the last answer:
+    /// an idle session keeps only its state, not the buffers a snapshot, a message or a burst of
+    /// commands grew (thousands of idle sessions each holding a read's worth would cost more than the
+    /// sessions themselves). The driver does the same for the connections' buffers on
+    /// `.releaseIdleMemory`; both skip buffers too small to matter. Not at once after every answer: a
+    /// client fetching one message after another would then allocate (and fault in) every buffer anew
+    /// for each message.
+    mutating func releaseIdleMemory() -> [SessionAction] {
+        guard isWaitingForCommand, !awaitingWritable, framer.bufferedByteCount == 0 else { return [] }
+        if imap.bufferCapacity > Self.idleBufferCapacity { imap.releaseIdleMemory() }
+        if framer.bufferCapacity > Self.idleBufferCapacity { framer.releaseIdleMemory() }
+        return [.releaseIdleMemory]
+    }
+
+    static let idleMemoryDelay = Duration.seconds(2)
+
+    /// Below this a buffer is not worth giving back (it would be allocated again for the next command).
+    static let idleBufferCapacity = 4096
 
     /// Reading stops where memory would otherwise grow: the client while its pipelined input waits
     /// (`maxBufferedInput`) or its output is throttled; the backend while the client's output is.
@@ -291,6 +313,8 @@ public struct GatewaySession: Sendable {
             return endSession(.loginTimeout, notifyClient: quiet ? nil : POP3Response.err("Login timed out.", code: .sysTemp))
         case .authPenalty:
             return authPenaltyElapsed()
+        case .releaseMemory:
+            return releaseIdleMemory()
         case .idle:
             if case .notStarted = phase {
                 // An implicit-TLS client that never finished its handshake.

@@ -48,6 +48,9 @@ public enum SessionAction: Sendable, Equatable {
     /// the event loop if it already is, otherwise when it has drained. The machine asks this after it
     /// generated `limits.outputChunkSize` of output and has more to generate.
     case requestClientWritable
+    /// The session waits for the client's next command with nothing in flight: the driver gives back
+    /// what its connections' buffers grew to (output queues, TLS memory BIOs), where that is worth it.
+    case releaseIdleMemory
     /// Ask the daemon's per-client table how long this client's login must wait; answered with
     /// `.authPenaltyLookedUp`.
     case lookUpAuthPenalty
@@ -86,6 +89,9 @@ public enum SessionTimer: Sendable, Hashable {
     case authPenalty
     /// `timeouts.login`: from accept to a successful login.
     case login
+    /// A session that stayed waiting for a command this long gives back its grown buffers
+    /// (`GatewaySession.idleMemoryDelay`).
+    case releaseMemory
 }
 
 /// A log event, without a logger: the driver hands it to swift-log.

@@ -75,6 +75,19 @@ public struct IMAPResponseParser: Sendable {
     /// Bytes received but not yet consumed.
     public var bufferedByteCount: Int { storage.count - readIndex }
 
+    /// Gives the buffer's memory back when it holds nothing unread between responses: after a snapshot
+    /// or a message body it may have grown to several reads' worth, which an idle session should not
+    /// keep. Cheap when there is nothing to give back.
+    /// Bytes of memory the buffer holds (used or not).
+    public var bufferCapacity: Int { storage.capacity }
+
+    public mutating func releaseIdleMemory() {
+        guard case .responseStart = state, bufferedByteCount == 0, storage.capacity > 0 else { return }
+        storage = []
+        readIndex = 0
+        lineScanOffset = 0
+    }
+
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         guard failure == nil else { return }
         let unread = storage.count - readIndex

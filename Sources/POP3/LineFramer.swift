@@ -120,6 +120,17 @@ public struct LineFramer: Sendable {
         return .tooLong
     }
 
+    /// Gives the buffer's memory back when nothing is buffered: an idle session should not keep the
+    /// capacity a burst of pipelined commands grew. Cheap when there is nothing to give back.
+    /// Bytes of memory the buffer holds (used or not).
+    public var bufferCapacity: Int { buffer.capacity }
+
+    public mutating func releaseIdleMemory() {
+        guard bufferedByteCount == 0, buffer.capacity > 0 else { return }
+        buffer = []
+        head = 0
+    }
+
     /// Throws away everything buffered (RFC 2595 §4, CVE-2011-0411: plaintext pipelined after STLS
     /// must not be read as if it had arrived over TLS).
     public mutating func discardBuffered() {

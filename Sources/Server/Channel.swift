@@ -52,7 +52,11 @@ final class Channel: @unchecked Sendable {
     private func received(_ bytes: ArraySlice<UInt8>) {
         guard !closed else { return }
         guard let tls else {
-            onData?(Array(bytes))
+            let loop = connection.loop
+            var plaintext = loop.takeScratch()
+            plaintext.append(contentsOf: bytes)
+            onData?(plaintext)
+            loop.returnScratch(plaintext)
             return
         }
         tls.feed(ciphertext: bytes)
@@ -77,10 +81,12 @@ final class Channel: @unchecked Sendable {
                 guard !closed else { return }
             }
         }
-        var plaintext: [UInt8] = []
+        let loop = connection.loop
+        var plaintext = loop.takeScratch()
         let result = tls.read(into: &plaintext)
         flushCiphertext()
         if !plaintext.isEmpty { onData?(plaintext) }
+        loop.returnScratch(plaintext)
         if case .failed(let error) = result, !closed {
             closedByPeer(error == .closed ? nil : "\(error)")
         }
@@ -113,6 +119,14 @@ final class Channel: @unchecked Sendable {
         } else {
             connection.write(bytes)
         }
+    }
+
+    /// Between commands: gives back buffer memory a burst grew (see `Connection.releaseIdleBuffer`,
+    /// `TLSConnection.releaseIdleBuffers`).
+    func releaseIdleMemory() {
+        guard !closed else { return }
+        connection.releaseIdleBuffer()
+        tls?.releaseIdleBuffers()
     }
 
     /// Flushes what is queued (with a TLS close_notify) and closes.

@@ -139,6 +139,9 @@ final class SessionDriver: @unchecked Sendable {
             if !clientThrottled {
                 loop.execute { [weak self] in self?.handle(.clientWritable) }
             }
+        case .releaseIdleMemory:
+            client.releaseIdleMemory()
+            backend?.releaseIdleMemory()
         case .pauseBackendInput:
             backend?.connection.pauseReading()
         case .resumeBackendInput:

@@ -17,9 +17,9 @@ public final class TLSConnection: @unchecked Sendable {
     private let context: TLSContext
     private let ssl: OpaquePointer
     /// Ciphertext from the peer; owned by `ssl` (SSL_set_bio), freed with it.
-    private let networkIn: OpaquePointer
+    private var networkIn: OpaquePointer
     /// Ciphertext for the peer; owned by `ssl`.
-    private let networkOut: OpaquePointer
+    private var networkOut: OpaquePointer
     /// A fatal error is final: OpenSSL must not be called again on that SSL
     /// except to free it, so later calls report the same failure.
     private var failure: TLSError?
@@ -37,18 +37,15 @@ public final class TLSConnection: @unchecked Sendable {
         guard let ssl = SSL_new(context.ctx) else {
             throw .configuration(OpenSSLErrorQueue.message("SSL_new failed"))
         }
-        guard let networkIn = BIO_new(BIO_s_mem()) else {
+        guard let networkIn = Self.makeMemoryBIO() else {
             SSL_free(ssl)
-            throw .configuration(OpenSSLErrorQueue.message("BIO_new failed"))
+            throw .configuration("BIO_new failed")
         }
-        guard let networkOut = BIO_new(BIO_s_mem()) else {
+        guard let networkOut = Self.makeMemoryBIO() else {
             BIO_free(networkIn)
             SSL_free(ssl)
-            throw .configuration(OpenSSLErrorQueue.message("BIO_new failed"))
+            throw .configuration("BIO_new failed")
         }
-        // An empty BIO means "more is coming" (WANT_READ), not end of stream.
-        _ = popgate_BIO_set_mem_eof_return(networkIn, -1)
-        _ = popgate_BIO_set_mem_eof_return(networkOut, -1)
         SSL_set_bio(ssl, networkIn, networkOut)  // ssl owns both BIOs from here on
 
         if context.isServer {
@@ -112,6 +109,45 @@ public final class TLSConnection: @unchecked Sendable {
                 count = 0
             }
         }
+    }
+
+    /// A memory BIO keeps the largest buffer it ever held (a 64 KiB read, a handshake flight). Between
+    /// commands an empty BIO holding more than `idleBIOCapacity` is swapped for a fresh one, so an idle
+    /// session does not keep two such buffers per TLS connection. Nothing buffered is lost: only empty
+    /// BIOs are replaced, and the SSL frees the old one.
+    public func releaseIdleBuffers() {
+        guard failure == nil else { return }
+        if Self.holdsIdleMemory(networkIn), let fresh = Self.makeMemoryBIO() {
+            SSL_set0_rbio(ssl, fresh)
+            networkIn = fresh
+        }
+        if Self.holdsIdleMemory(networkOut), let fresh = Self.makeMemoryBIO() {
+            SSL_set0_wbio(ssl, fresh)
+            networkOut = fresh
+        }
+    }
+
+    static let idleBIOCapacity = 1024
+
+    /// Bytes the two memory BIOs hold allocated (for tests and diagnostics).
+    public var bufferMemory: Int {
+        [networkIn, networkOut].reduce(0) { sum, bio in sum + (popgate_BIO_get_mem_buf(bio).map { Int($0.pointee.max) } ?? 0) }
+    }
+
+    private static func holdsIdleMemory(_ bio: OpaquePointer) -> Bool {
+        guard popgate_BIO_pending(bio) == 0, let memory = popgate_BIO_get_mem_buf(bio) else { return false }
+        return memory.pointee.max > idleBIOCapacity
+    }
+
+    /// An empty memory BIO. Read empty it reports "retry later" (WANT_READ), not end of stream: more
+    /// ciphertext is coming.
+    private static func makeMemoryBIO() -> OpaquePointer? {
+        guard let bio = BIO_new(BIO_s_mem()) else {
+            OpenSSLErrorQueue.clear()
+            return nil
+        }
+        _ = popgate_BIO_set_mem_eof_return(bio, -1)
+        return bio
     }
 
     public var hasPendingCiphertext: Bool {

@@ -149,6 +149,15 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Gives back the output queue's memory when nothing is queued. While data flows the queue keeps up
+    /// to 64 KiB of capacity for reuse; an idle connection needs none.
+    public func releaseIdleBuffer() {
+        loop.assertInLoop()
+        guard pendingWriteCount == 0, outbound.capacity > 0 else { return }
+        outbound = []
+        outboundStart = 0
+    }
+
     /// Suspends the read source. Idempotent.
     public func pauseReading() {
         loop.assertInLoop()

@@ -12,6 +12,28 @@ public final class EventLoop: @unchecked Sendable {
     var readBuffer: [UInt8] = []
     static let readBufferSize = 64 * 1024
 
+    /// A reusable buffer for data derived from a read (TLS plaintext), lent out with `takeScratch` and
+    /// given back with `returnScratch`: a relay of large messages then does not allocate (and fault in)
+    /// a new buffer of up to four reads' size per read. Confined to `queue`.
+    private var scratch: [UInt8] = []
+    static let scratchCapacityKept = 1 << 20
+
+    /// The loop's scratch buffer, emptied; the loop has none until it is returned (a nested user gets
+    /// a fresh one). Call on `queue`.
+    public func takeScratch() -> [UInt8] {
+        assertInLoop()
+        var buffer: [UInt8] = []
+        swap(&buffer, &scratch)
+        buffer.removeAll(keepingCapacity: true)
+        return buffer
+    }
+
+    /// Gives a buffer from `takeScratch` back for the next read (dropped if it grew past 1 MiB).
+    public func returnScratch(_ buffer: consuming [UInt8]) {
+        assertInLoop()
+        if buffer.capacity <= Self.scratchCapacityKept { scratch = buffer }
+    }
+
     init(label: String) {
         queue = DispatchQueue(label: label)
     }

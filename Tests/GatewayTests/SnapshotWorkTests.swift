@@ -42,8 +42,18 @@ final class SnapshotWorkTests: XCTestCase {
         XCTAssertGreaterThan(chunks, 50, "the test must feed many chunks to tell growth from copying")
         XCTAssertLessThanOrEqual(moves, 24, "the snapshot storage moved \(moves) times in \(chunks) chunks: copied instead of appended in place")
 
+        XCTAssertGreaterThan(t.session.imap.bufferCapacity, 4096, "the parser's buffer grew with the snapshot")
+        _ = t.takeActions()
         t.backend("P3 OK Fetch completed.\r\n")
         XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
+        XCTAssertEqual(t.session.snapshot.fetched.capacity, 0, "the snapshot became the maildrop")
+        // Logged in and waiting for a command: once that lasts, the buffers the snapshot grew are given back.
+        XCTAssertTrue(t.contains(.scheduleTimer(.releaseMemory, after: GatewaySession.idleMemoryDelay)))
+        XCTAssertFalse(t.contains(.releaseIdleMemory), "not at once: the next command may come right away")
+        XCTAssertGreaterThan(t.session.imap.bufferCapacity, 4096)
+        t.send(.timerFired(.releaseMemory))
+        XCTAssertTrue(t.contains(.releaseIdleMemory))
+        XCTAssertEqual(t.session.imap.bufferCapacity, 0)
         let deleted = (1...count).filter { $0 % 3 != 0 && $0 % 7 == 0 }.count
         t.client("STAT\r\n")
         XCTAssertTrue(t.takeClient().hasPrefix("+OK \(count - deleted) "))
@@ -62,5 +72,27 @@ final class SnapshotFlagTests: XCTestCase {
 
     private func uidl(_ uid: UInt32) -> String {
         GatewaySettings().uidlFormat.uidl(uid: uid, uidValidity: 1_732_780_000)
+    }
+}
+
+final class IdleMemoryTests: XCTestCase {
+    /// The release timer may fire while a command is in progress: nothing is released then (the
+    /// parser is mid-message), and the next idle moment schedules it again.
+    func testReleaseWaitsForAnIdleSession() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(1, 10, ""), (2, 20, "")])
+        t.client("RETR 1\r\n")
+        let command = t.takeBackend()
+        XCTAssertTrue(command.hasSuffix(" UID FETCH 1 (BODY.PEEK[])\r\n"), command)
+        let tag = String(command.prefix { $0 != " " })
+        _ = t.takeActions()
+        t.send(.timerFired(.releaseMemory))
+        XCTAssertFalse(t.contains(.releaseIdleMemory), "a RETR is in progress")
+        t.backend("* 1 FETCH (UID 1 BODY[] {10}\r\n0123456789)\r\n")
+        t.backend("\(tag) OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 10 octets\r\n0123456789\r\n.\r\n")
+        XCTAssertTrue(t.contains(.scheduleTimer(.releaseMemory, after: GatewaySession.idleMemoryDelay)))
+        t.send(.timerFired(.releaseMemory))
+        XCTAssertTrue(t.contains(.releaseIdleMemory))
     }
 }

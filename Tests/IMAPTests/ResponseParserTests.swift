@@ -220,3 +220,27 @@ final class ResponseParserTests: XCTestCase {
         XCTAssertFalse(text.unicodeScalars.contains { $0.value < 32 }, text)
     }
 }
+
+final class ResponseParserIdleMemoryTests: XCTestCase {
+    func testReleaseGivesBackTheBufferOnlyBetweenResponses() throws {
+        var parser = IMAPResponseParser()
+        var lines = ""
+        for n in 1...500 { lines += "* \(n) FETCH (UID \(n) RFC822.SIZE 10 FLAGS ())\r\n" }
+        parser.append(Array((lines + "A1 OK done\r\n* 501 FETCH (UID").utf8))
+        XCTAssertGreaterThan(parser.bufferCapacity, 10_000)
+        var tagged = 0
+        while let response = try parser.next() {
+            if case .tagged = response { tagged += 1 }
+        }
+        XCTAssertEqual(tagged, 1)
+        parser.releaseIdleMemory()
+        XCTAssertGreaterThan(parser.bufferCapacity, 0, "inside a response: kept")
+        parser.append(Array(" 501)\r\n".utf8))
+        while try parser.next() != nil {}
+        parser.releaseIdleMemory()
+        XCTAssertEqual(parser.bufferCapacity, 0)
+        parser.append(Array("A2 OK again\r\n".utf8))
+        guard case .tagged(let tag, _)? = try parser.next() else { return XCTFail("no tagged response after a release") }
+        XCTAssertEqual(tag.description, "A2")
+    }
+}

@@ -237,3 +237,21 @@ final class LineFramerTests: XCTestCase {
         }
     }
 }
+
+final class LineFramerIdleMemoryTests: XCTestCase {
+    func testReleaseGivesBackTheBufferOnlyWhenNothingIsBuffered() {
+        var framer = LineFramer(maxLineLength: 512)
+        framer.append(Array(String(repeating: "NOOP\r\n", count: 2000).utf8) + Array("STAT".utf8))
+        XCTAssertGreaterThan(framer.bufferCapacity, 10_000)
+        for _ in 0..<2000 { XCTAssertEqual(framer.next(), .line(Array("NOOP".utf8))) }
+        XCTAssertNil(framer.next())
+        framer.releaseIdleMemory()
+        XCTAssertGreaterThan(framer.bufferCapacity, 0, "an unterminated line is still buffered: kept")
+        framer.append(Array("\r\n".utf8))
+        XCTAssertEqual(framer.next(), .line(Array("STAT".utf8)))
+        framer.releaseIdleMemory()
+        XCTAssertEqual(framer.bufferCapacity, 0)
+        framer.append(Array("QUIT\r\n".utf8))
+        XCTAssertEqual(framer.next(), .line(Array("QUIT".utf8)), "the framer works on after a release")
+    }
+}

@@ -405,6 +405,39 @@ final class TLSConnectionTests: TLSTestCase {
         XCTAssertEqual(TLSError.protocolError("z").description, "TLS protocol error: z")
         XCTAssertEqual(TLSError.closed.description, "TLS connection closed by the peer (close_notify)")
     }
+
+    // MARK: - Idle memory
+
+    func testIdleBuffersAreGivenBackAndTheSessionGoesOn() throws {
+        let (client, server) = try establishedPair()
+        let big = [UInt8](repeating: UInt8(ascii: "a"), count: 100_000)
+        XCTAssertEqual(transfer(big, from: server, to: client), big)
+        XCTAssertEqual(transfer(big, from: client, to: server), big)
+        XCTAssertGreaterThan(server.bufferMemory, 100_000, "both BIOs grew with the transfer")
+        XCTAssertGreaterThan(client.bufferMemory, 100_000)
+
+        server.releaseIdleBuffers()
+        client.releaseIdleBuffers()
+        XCTAssertLessThanOrEqual(server.bufferMemory, 1024)
+        XCTAssertLessThanOrEqual(client.bufferMemory, 1024)
+        let after = Array("after the release".utf8)
+        XCTAssertEqual(transfer(after, from: server, to: client), after)
+        XCTAssertEqual(transfer(after, from: client, to: server), after)
+    }
+
+    func testBuffersHoldingCiphertextAreKept() throws {
+        let (client, server) = try establishedPair()
+        let big = [UInt8](repeating: UInt8(ascii: "b"), count: 50_000)
+        XCTAssertEqual(client.write(plaintext: big), .complete)
+        let ciphertext = client.takeCiphertext()
+        // Half the records arrive; the server has not read them yet when the release comes.
+        server.feed(ciphertext: ciphertext.prefix(ciphertext.count / 2))
+        server.releaseIdleBuffers()
+        server.feed(ciphertext: ciphertext.dropFirst(ciphertext.count / 2))
+        var received: [UInt8] = []
+        XCTAssertEqual(server.read(into: &received), .complete)
+        XCTAssertEqual(received, big, "nothing buffered was dropped")
+    }
 }
 
 // MARK: - Test utilities
@@ -444,4 +477,5 @@ struct SplitMix64 {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
 }
