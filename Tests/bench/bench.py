@@ -87,6 +87,9 @@ def ec_pki(pki: TestPKI) -> TestPKI:
 
 # -- the backend Dovecot ---------------------------------------------------------------------------
 
+# PopGate's backend connection, as the machine line prints it.
+BACKEND_LINKS = {"none": "plain IMAP (loopback)", "implicit": "IMAPS", "starttls": "IMAP STARTTLS"}
+
 class BenchDovecot(Dovecot):
     """The harness Dovecot with settings appended: later values win in Dovecot's config."""
 
@@ -598,7 +601,7 @@ def machine_lines(binary: Path, args) -> list[str]:
         f"popgate : {shown} ({st.st_size / 1e6:.1f} MB, built "
         f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(st.st_mtime))}), commit {commit}"
         f"{' + uncommitted changes in Sources/' if dirty not in ('', '?') else ''}; "
-        f"backend over {'IMAPS' if args.backend_tls == 'implicit' else 'IMAP STARTTLS'}, log.level {args.log_level}",
+        f"backend over {BACKEND_LINKS[args.backend_tls]}, log.level {args.log_level}",
         f"dovecot : {first_line('dovecot', '--version')}; {first_line('swift', '--version')}",
         f"client  : Python {platform.python_version()}, {ssl.OPENSSL_VERSION}",
     ]
@@ -940,7 +943,9 @@ class Bench:
         sessions = IdleSessions(port, self.ctx, acct.user, acct.password)
         try:
             sessions.open(n)
-            time.sleep(1.0)   # let the last logins settle
+            # Let the last logins settle and the sessions become idle: PopGate gives back the buffers
+            # a login grew once a session has waited 2 s for a command (GatewaySession.idleMemoryDelay).
+            time.sleep(3.0)
             if sessions.failed:
                 self.notes.append(f"6 {server}: {len(sessions.failed)} of {n} sessions failed, e.g. "
                                   f"{sessions.failed[0]}")
@@ -1154,8 +1159,9 @@ def main() -> int:
     ap.add_argument("--idle", type=int, default=200, help="idle sessions per server (default 200)")
     ap.add_argument("--idle-sessions", type=int, default=10_000,
                     help="idle sessions against PopGate alone (default 10000; 0: skip)")
-    ap.add_argument("--backend-tls", choices=["implicit", "starttls"], default="implicit",
-                    help="PopGate's backend connection: IMAPS (default) or IMAP STARTTLS")
+    ap.add_argument("--backend-tls", choices=["none", "implicit", "starttls"], default="none",
+                    help="PopGate's backend connection: plain IMAP on loopback (default, like the imapc "
+                         "front's), IMAPS or IMAP STARTTLS")
     ap.add_argument("--imapc-tls", choices=["none", "imaps"], default="none",
                     help="the imapc front's backend connection: plain IMAP on loopback (default) or IMAPS")
     ap.add_argument("--cert", choices=["ec", "rsa"], default="ec",

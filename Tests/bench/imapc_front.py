@@ -32,9 +32,7 @@ from __future__ import annotations
 import atexit
 import os
 import pwd
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import sys
@@ -43,7 +41,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "Tests" / "integration"))
 
 from harness.certs import TestPKI  # noqa: E402
-from harness.dovecot import DH_PEM, Dovecot  # noqa: E402
+from harness.dovecot import DH_PEM, Dovecot, stop_process_group  # noqa: E402
 from harness.net import LOOPBACK, free_ports, wait_for_ports  # noqa: E402
 
 
@@ -174,22 +172,8 @@ protocol pop3 {{
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                continue
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(proc.pid):
-                time.sleep(0.05)
-            if not _group_alive(proc.pid):
-                break
+        if proc is not None:
+            stop_process_group(proc)
 
     @property
     def pid(self) -> int:
@@ -208,11 +192,3 @@ protocol pop3 {{
         return "\n".join(out)
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True

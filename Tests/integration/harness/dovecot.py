@@ -164,23 +164,8 @@ service pop3-login {{
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                # children of the master may still be exiting: give the group a moment
-                deadline = time.monotonic() + wait
-                while time.monotonic() < deadline and _group_alive(proc.pid):
-                    time.sleep(0.05)
-                if not _group_alive(proc.pid):
-                    break
-            except subprocess.TimeoutExpired:
-                continue
+        if proc is not None:
+            stop_process_group(proc)
 
     def is_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -227,6 +212,25 @@ service pop3-login {{
 
     def maildir(self, user: str) -> Path:
         return self.home_root / user / "Maildir"
+
+
+def stop_process_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to a Dovecot master started in its own session (process group), then SIGKILL; returns
+    once the whole group is gone (the master's children may still be exiting after it)."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.05)
+        if not _group_alive(proc.pid):
+            break
 
 
 def _group_alive(pgid: int) -> bool:
