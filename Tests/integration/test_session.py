@@ -8,6 +8,7 @@ import time
 import pytest
 
 from harness import corpus
+from harness.pop3 import expected_pop3_bytes, unstuff
 from harness.relay import RecordingRelay, command_names, sent_before_first_tagged_answer, tagged_statuses
 
 REQUIRED_CAPA = {b"TOP", b"UIDL", b"USER", b"RESP-CODES", b"AUTH-RESP-CODE", b"PIPELINING"}
@@ -350,3 +351,29 @@ def test_quit_before_login(pop3_server):
     c = srv.connect("implicit")
     assert c.command("QUIT").startswith(b"+OK")
     assert c.wait_closed(5)
+
+
+@pytest.mark.parametrize("backend_tls", ["implicit", "none"])
+def test_session_idle_long_enough_to_give_back_its_buffers_goes_on_byte_exact(gateway, mailbox, backend_tls):
+    """A session that waited 2 s for a command gives back the buffers a message grew (its TLS memory
+    buffers are swapped for fresh ones, on the client side and on an IMAPS backend link); the next
+    commands on both links must go on byte for byte."""
+    body = corpus.big(raw_size=300_000)
+    small = [b"Subject: two\r\n\r\nline\r\n.starts with a dot\r\n", b"Subject: three\r\n\r\n" + b"x" * 5000 + b"\r\n"]
+    mailbox.append([body] + small)
+    gw = gateway(backend_tls=backend_tls)
+    c = gw.login(mailbox.user, mailbox.password)
+    try:
+        first, retrieved = c.multi("RETR 1")
+        assert first.startswith(b"+OK") and unstuff(retrieved) == expected_pop3_bytes(body)
+        time.sleep(3)   # > GatewaySession.idleMemoryDelay
+        for number, expected in enumerate(small, start=2):
+            first, retrieved = c.multi(f"RETR {number}")
+            assert first.startswith(b"+OK") and unstuff(retrieved) == expected_pop3_bytes(expected), number
+        time.sleep(3)
+        first, retrieved = c.multi("RETR 1")
+        assert unstuff(retrieved) == expected_pop3_bytes(body), "the big message again, after a second idle release"
+        assert c.quit() == b"+OK Logging out."
+    finally:
+        c.close()
+    assert gw.is_running()
