@@ -305,14 +305,9 @@ extension GatewaySession {
         return []
     }
 
-    /// The flags `Maildrop.snapshot` looks at; the rest is not kept. Flags and keywords are compared
-    /// ASCII case-insensitively (RFC 3501 §2.3.2), without building lower-cased copies per message.
+    /// The flags `Maildrop.snapshot` looks at; the rest is not kept.
     static func isSnapshotRelevant(_ flag: String, keyword: String) -> Bool {
-        equalsIgnoringASCIICase(flag, "\\Deleted") || equalsIgnoringASCIICase(flag, keyword)
-    }
-
-    static func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { ASCII.lowercased($0) == ASCII.lowercased($1) }
+        Maildrop.hides(flag, keyword: keyword)
     }
 
     mutating func afterGreeting() -> [SessionAction] {

@@ -1,4 +1,5 @@
 import IMAP
+import Wire
 import POP3
 
 /// The POP3 maildrop: a snapshot of the IMAP folder taken once at login.
@@ -77,18 +78,32 @@ public struct Maildrop: Sendable, Equatable {
     /// Left out: messages another client flagged `\Deleted` (webmail deleted them, POP3 no longer offers
     /// them) and, when given, messages carrying the retention keyword of `flag` mode.
     public static func snapshot(_ fetched: [FetchedSummary], uidValidity: UIDValidity, hiddenKeyword: String?) -> Maildrop {
-        let hidden = hiddenKeyword.map { $0.lowercased() }
         var entries: [Entry] = []
         entries.reserveCapacity(fetched.count)
-        var seen = Set<UID>()
-        for item in fetched.sorted(by: { $0.uid < $1.uid }) {
-            guard seen.insert(item.uid).inserted else { continue }
-            let flags = item.flags.map { $0.lowercased() }
-            if flags.contains("\\deleted") { continue }
-            if let hidden, flags.contains(hidden) { continue }
+        // Backends answer `UID FETCH 1:*` in UID order: then there is nothing to sort and, UIDs being
+        // strictly ascending, no duplicate to drop. Otherwise sort, and drop repeats of a UID.
+        let inOrder = zip(fetched, fetched.dropFirst()).allSatisfy { $0.uid < $1.uid }
+        var previous: UID?
+        for item in inOrder ? fetched : fetched.sorted(by: { $0.uid < $1.uid }) {
+            if item.uid == previous { continue }
+            previous = item.uid
+            if isHidden(item.flags, keyword: hiddenKeyword) { continue }
             entries.append(Entry(uid: item.uid, size: item.size))
         }
         return Maildrop(entries: entries, uidValidity: uidValidity)
+    }
+
+    /// `\Deleted` or the retention keyword, in any case (RFC 3501 §2.3.2), without lower-cased copies.
+    static func isHidden(_ flags: [String], keyword: String?) -> Bool {
+        flags.contains { hides($0, keyword: keyword) }
+    }
+
+    static func hides(_ flag: String, keyword: String?) -> Bool {
+        equalsIgnoringASCIICase(flag, "\\Deleted") || keyword.map { equalsIgnoringASCIICase(flag, $0) } == true
+    }
+
+    static func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
+        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { ASCII.lowercased($0) == ASCII.lowercased($1) }
     }
 }
 
