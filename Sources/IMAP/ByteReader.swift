@@ -161,7 +161,12 @@ enum Byte {
         isAtomChar(byte) || byte == backslash || byte == star
     }
 
+    /// Keywords and tags of every response line: built straight into the String's storage (no array
+    /// in between; short ones fit in the String itself). Bytes that are not UTF-8 are repaired.
     static func uppercased(_ bytes: ArraySlice<UInt8>) -> String {
-        String(decoding: bytes.map(ASCII.uppercased), as: UTF8.self)
+        String(unsafeUninitializedCapacity: bytes.count) { buffer in
+            for (offset, byte) in bytes.enumerated() { buffer[offset] = ASCII.uppercased(byte) }
+            return bytes.count
+        }
     }
 }

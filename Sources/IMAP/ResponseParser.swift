@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Wire
 
 /// The incremental parser of an IMAP4rev1 server's response stream (RFC 3501 §7).
@@ -192,7 +197,7 @@ public struct IMAPResponseParser: Sendable {
     mutating func scanLine() throws(IMAPParseError) -> Int? {
         let start = readIndex
         let from = start + lineScanOffset
-        guard let lf = storage[from...].firstIndex(of: ASCII.lf) else {
+        guard let lf = Self.firstLF(in: storage, from: from) else {
             lineScanOffset = storage.count - start
             // One more byte is allowed: it may be the CR.
             if lineScanOffset > options.maxLineLength + 1 { throw .lineTooLong }
@@ -205,6 +210,16 @@ public struct IMAPResponseParser: Sendable {
         let length = lf - 1 - start
         guard length <= options.maxLineLength else { throw .lineTooLong }
         return length
+    }
+
+    /// The index of the first LF at or after `from` (memchr: vectorised, unlike a loop over a slice).
+    static func firstLF(in bytes: [UInt8], from: Int) -> Int? {
+        guard from < bytes.count else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer -> Int? in
+            guard let base = buffer.baseAddress,
+                  let found = memchr(base + from, Int32(ASCII.lf), buffer.count - from) else { return nil }
+            return UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
+        }
     }
 
     /// A line of an unknown response is complete: it either announces a literal or ends the response.
