@@ -41,12 +41,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "Tests" / "integration"))
 
 from harness.certs import TestPKI  # noqa: E402
-from harness.dovecot import DH_PEM, Dovecot, stop_process_group  # noqa: E402
+from harness.dovecot import DH_PEM, Dovecot, DovecotProcess  # noqa: E402
 from harness.net import LOOPBACK, free_ports, wait_for_ports  # noqa: E402
 
 
-class ImapcFront:
+class ImapcFront(DovecotProcess):
     kind = "imapc"
+    label = "imapc front "
 
     def __init__(self, root: Path, pki: TestPKI, backend: Dovecot, *, cert: Path | None = None,
                  key: Path | None = None, backend_tls: str = "none", max_sessions: int = 1000):
@@ -170,25 +171,7 @@ protocol pop3 {{
             self.stop()
             raise RuntimeError(f"imapc front did not start: {exc}\n{self.diagnostics()}") from exc
 
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_process_group(proc)
-
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def diagnostics(self) -> str:
-        out = []
-        for name in ("dovecot.stderr", "dovecot.log"):
-            p = self.root / name
-            if p.exists():
-                out.append(f"--- imapc front {name} (tail) ---\n" + p.read_text(errors="replace")[-4000:])
-        return "\n".join(out)
-
-

@@ -32,7 +32,31 @@ class DovecotPorts:
     pop3s: int   # implicit TLS
 
 
-class Dovecot:
+class DovecotProcess:
+    """A Dovecot master started in its own session (`self.proc`), writing `dovecot.stderr` and
+    `dovecot.log` under `self.root`: stopping it with its whole process group, and its log tails."""
+    proc: subprocess.Popen | None
+    root: Path
+    label = ""   # put before the file names in diagnostics
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            stop_process_group(proc)
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def diagnostics(self) -> str:
+        out = []
+        for name in ("dovecot.stderr", "dovecot.log"):
+            p = self.root / name
+            if p.exists():
+                out.append(f"--- {self.label}{name} (tail) ---\n" + p.read_text(errors="replace")[-4000:])
+        return "\n".join(out)
+
+
+class Dovecot(DovecotProcess):
     def __init__(self, root: Path, pki: TestPKI, *, login_trusted_networks: str | None = None):
         """`login_trusted_networks` (e.g. "127.0.0.1/32"): clients from there may forward the
         original client address with IMAP ID (x-originating-ip), which Dovecot then logs as rip=."""
@@ -161,22 +185,6 @@ service pop3-login {{
         except Exception as exc:
             self.stop()
             raise RuntimeError(f"Dovecot did not start: {exc}\n{self.diagnostics()}") from exc
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            stop_process_group(proc)
-
-    def is_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def diagnostics(self) -> str:
-        out = []
-        for name in ("dovecot.stderr", "dovecot.log"):
-            p = self.root / name
-            if p.exists():
-                out.append(f"--- {name} (tail) ---\n" + p.read_text(errors="replace")[-4000:])
-        return "\n".join(out)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
