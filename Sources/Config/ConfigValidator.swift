@@ -255,7 +255,7 @@ struct ConfigValidator {
             Self.mailboxName(&d, node, path)
         }
         // `expunge` falls back to a move when the backend lacks UIDPLUS, so move_to matters there too.
-        if onDelete == .move || onDelete == .expunge, let target = moveTo, let mailbox, Self.sameMailbox(target, mailbox) {
+        if onDelete == .move || onDelete == .expunge, let target = moveTo, let mailbox, GatewaySession.sameMailbox(target, mailbox) {
             let why = onDelete == .move ? "or deleted messages would never leave it" : "on_delete expunge moves there when the backend lacks UIDPLUS"
             diagnostics.problem(section.childPath("move_to"), "must differ from mailbox \"\(mailbox)\", \(why)", line: section.line(ofKey: "move_to") ?? section.line)
             moveTo = nil
@@ -424,11 +424,5 @@ struct ConfigValidator {
             return nil
         }
         return text
-    }
-
-    /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly.
-    private static func sameMailbox(_ a: String, _ b: String) -> Bool {
-        if a.uppercased() == "INBOX" && b.uppercased() == "INBOX" { return true }
-        return a == b
     }
 }

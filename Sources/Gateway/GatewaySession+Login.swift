@@ -464,8 +464,9 @@ extension GatewaySession {
         return actions + continueLogin()
     }
 
-    /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly.
-    static func sameMailbox(_ a: String, _ b: String) -> Bool {
+    /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly. Shared with the
+    /// configuration check, which refuses the same mistake before the daemon starts.
+    public static func sameMailbox(_ a: String, _ b: String) -> Bool {
         if a.uppercased() == "INBOX" && b.uppercased() == "INBOX" { return true }
         return a == b
     }
