@@ -37,7 +37,6 @@ static inline long popgate_SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER(void) { return (l
 static inline long popgate_SSL_MODE_RELEASE_BUFFERS(void) { return (long)SSL_MODE_RELEASE_BUFFERS; }
 
 static inline long popgate_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
-static inline long popgate_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
 
 /* ---- session cache ---- */
 

@@ -34,7 +34,6 @@ final class Channel: @unchecked Sendable {
         connection.start()
     }
 
-    var isEncrypted: Bool { tls?.isHandshakeComplete ?? false }
     var protocolVersion: String? { tls?.protocolVersion }
 
     /// Starts a TLS handshake; ciphertext from here on goes through the engine.

@@ -56,11 +56,4 @@ public enum SocketActivation {
         }
         return sockets
     }
-
-    /// Whether `fd` is a stream socket in the listening state, of any address family
-    /// (`sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0`). Use it to reject a wrongly configured
-    /// unit (`ListenDatagram=`, `Accept=yes`) before adopting an inherited fd.
-    public static func isListeningStreamSocket(_ fd: Int32) -> Bool {
-        sd_is_socket(fd, AF_UNSPEC, Int32(SOCK_STREAM.rawValue), 1) > 0
-    }
 }
