@@ -178,7 +178,7 @@ extension GatewaySession {
     mutating func queueLoginCommand(_ command: IMAPCommand, step: Login.Step) -> [SessionAction] {
         guard case .login(var login) = phase, pendingSegments.isEmpty, login.pendingPayload == nil else { return [] }
         let tag = IMAPTag("P\(tagCounter + 1)")
-        let segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains("LITERAL+"))
+        let segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains(Capability.literalPlus))
         guard segments.count == 1 else { return [] }
         tagCounter += 1
         login.inFlight.append(SentStep(tag: tag, step: step))
@@ -333,7 +333,7 @@ extension GatewaySession {
     /// that trusts the gateway (Dovecot: `login_trusted_networks`) then logs `rip=<client>` and applies
     /// its own auth penalty to the client instead of to every user behind the gateway.
     mutating func forwardClientAddress() -> [SessionAction] {
-        guard settings.forwardClient, capabilities.contains("ID"), let address = client.address else { return [] }
+        guard settings.forwardClient, capabilities.contains(Capability.id), let address = client.address else { return [] }
         var fields = [IDField("x-originating-ip", address)]
         if let port = client.port { fields.append(IDField("x-originating-port", String(port))) }
         if let local = client.localAddress { fields.append(IDField("x-connected-ip", local)) }
@@ -345,10 +345,10 @@ extension GatewaySession {
     mutating func sendCredentials() -> [SessionAction] {
         guard case .login(var login) = phase else { return [] }
         let credentials = login.credentials
-        if capabilities.contains("AUTH=PLAIN") {
+        if capabilities.contains(Capability.authPlain) {
             let payload = credentials.encodedBase64()
             let command: IMAPCommand
-            if capabilities.contains("SASL-IR") {
+            if capabilities.contains(Capability.saslIR) {
                 command = .authenticatePlain(initialResponse: payload)
             } else {
                 login.pendingPayload = payload
@@ -357,7 +357,7 @@ extension GatewaySession {
             phase = .login(login)
             return sendLoginFlight([(.authenticate, command)] + afterCredentials)
         }
-        if capabilities.contains("LOGINDISABLED") {
+        if capabilities.contains(Capability.loginDisabled) {
             return loginFailed(.permanent("Backend refuses to log in.", log: "backend advertises LOGINDISABLED and no AUTH=PLAIN"))
         }
         guard credentials.authorizationIdentity.isEmpty || credentials.authorizationIdentity == credentials.authenticationIdentity else {
@@ -435,8 +435,8 @@ extension GatewaySession {
     /// Which retention policy this backend can carry out safely. A plain EXPUNGE is never used: it would
     /// also remove messages other clients flagged `\Deleted`.
     var effectiveOnDelete: RetentionPolicy.OnDelete? {
-        let uidplus = capabilities.contains("UIDPLUS")
-        let move = capabilities.contains("MOVE")
+        let uidplus = capabilities.contains(Capability.uidPlus)
+        let move = capabilities.contains(Capability.move)
         switch settings.retention.onDelete {
         case .expunge: return uidplus ? .expunge : (move ? .move : nil)
         case .move: return (move || uidplus) ? .move : nil
@@ -455,7 +455,7 @@ extension GatewaySession {
             // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
             return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(settings.retention.moveTo), which is the maildrop itself"))
         }
-        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains("MOVE"))
+        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains(Capability.move))
         phase = .login(login)
         var actions: [SessionAction] = []
         if policy != settings.retention.onDelete {

@@ -414,7 +414,7 @@ public struct GatewaySession: Sendable {
         tagCounter += 1
         let tag = IMAPTag("P\(tagCounter)")
         currentTag = tag
-        var segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains("LITERAL+"))
+        var segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains(Capability.literalPlus))
         let first = segments.removeFirst()
         pendingSegments = segments
         return [.sendToBackend(first), .scheduleTimer(.backend, after: settings.backendTimeout)]
