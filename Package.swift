@@ -42,7 +42,7 @@ let package = Package(
 
         // The executable.
         .executableTarget(name: "popgate", dependencies: [
-            "Server", "Config", "Systemd", "Transport",
+            "Server", "Config", "Gateway", "Systemd", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

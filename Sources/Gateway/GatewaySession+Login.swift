@@ -111,7 +111,7 @@ extension GatewaySession {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
         guard delay > .zero else { return connectBackend() }
         return [
-            .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: ["delay": "\(delay)"])),
+            .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: [LogKey.delay: "\(delay)"])),
             .scheduleTimer(.authPenalty, after: delay),
         ]
     }
@@ -488,7 +488,7 @@ extension GatewaySession {
             .cancelTimer(.login),
             .recordAuthSuccess,
             .count(.loginSucceeded),
-            .log(LogRecord(.info, "logged in", fields: ["messages": String(drop.entries.count)])),
+            .log(LogRecord(.info, "logged in", fields: [LogKey.messages: String(drop.entries.count)])),
             .sendToClient(POP3Response.ok("Logged in.")),
         ] + processClientInput()
     }

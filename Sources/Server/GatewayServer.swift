@@ -119,7 +119,7 @@ public final class GatewayServer: @unchecked Sendable {
                 LogKey.listener: .string(listenerConfig.name),
                 LogKey.address: .string(listener.localAddress.description),
                 LogKey.tls: .string(listenerConfig.tls.rawValue),
-                "activated": .stringConvertible(activatedSockets?[listenerConfig.name] != nil),
+                LogKey.activated: .stringConvertible(activatedSockets?[listenerConfig.name] != nil),
             ])
         }
     }

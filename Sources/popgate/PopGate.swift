@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Dispatch
 import Foundation
+import Gateway
 import Logging
 import Server
 import Systemd
@@ -95,9 +96,9 @@ struct Serve: ParsableCommand {
         let needed = OpenFilesLimit.needed(forConnections: config.clientLimits.connections)
         if outcome.after < needed {
             logger.warning("open files limit \(outcome.after) is below the \(needed) that limits.connections (\(config.clientLimits.connections)) needs; raise LimitNOFILE= in the service unit or lower limits.connections",
-                           metadata: ["nofile": .string(String(outcome.after)), "hard": .string(String(outcome.hard))])
+                           metadata: [LogKey.openFiles: .string(String(outcome.after)), LogKey.hardLimit: .string(String(outcome.hard))])
         } else if outcome.after != outcome.before {
-            logger.debug("raised the open files limit", metadata: ["from": .string(String(outcome.before)), "to": .string(String(outcome.after))])
+            logger.debug("raised the open files limit", metadata: [LogKey.from: .string(String(outcome.before)), LogKey.to: .string(String(outcome.after))])
         }
     }
 
@@ -247,25 +248,25 @@ final class Daemon: @unchecked Sendable {
             try server.reload(config: loaded.config)
             drain = loaded.config.drainTimeout
             LogLevelSwitch.shared.level = Logger.Level(rawValue: loaded.config.logLevel) ?? .info
-            logger.info("reloaded configuration", metadata: ["config": .string(configPath)])
+            logger.info("reloaded configuration", metadata: [LogKey.config: .string(configPath)])
         } catch let error as ConfigError {
             for problem in error.problems {
-                logger.error("reload rejected, keeping the running configuration: \(problem)", metadata: ["config": .string(configPath)])
+                logger.error("reload rejected, keeping the running configuration: \(problem)", metadata: [LogKey.config: .string(configPath)])
             }
         } catch {
-            logger.error("reload rejected, keeping the running configuration: \(error)", metadata: ["config": .string(configPath)])
+            logger.error("reload rejected, keeping the running configuration: \(error)", metadata: [LogKey.config: .string(configPath)])
         }
     }
 
     /// SIGTERM/SIGINT: stop accepting, drain, exit 0. A second signal exits at once.
     private func stop(signal signalNumber: Int32) {
         if stopping {
-            logger.warning("second stop signal: exiting now", metadata: ["open_sessions": .stringConvertible(server.openSessionCount)])
+            logger.warning("second stop signal: exiting now", metadata: [LogKey.openSessions: .stringConvertible(server.openSessionCount)])
             exit(0)
         }
         stopping = true
         ServiceNotifier.stopping()
-        logger.info("stopping", metadata: ["signal": .stringConvertible(signalNumber), "open_sessions": .stringConvertible(server.openSessionCount)])
+        logger.info("stopping", metadata: [LogKey.signal: .stringConvertible(signalNumber), LogKey.openSessions: .stringConvertible(server.openSessionCount)])
         server.stop(drain: drain)
         let deadline = ContinuousClock.now + drain + .seconds(2)
         repeatEvery(.milliseconds(50)) { daemon in
