@@ -40,6 +40,8 @@ struct Login: Sendable {
     /// What QUIT will do, decided from the post-login capabilities before the maildrop goes live.
     var plan: RetentionPlan?
     var uidValidity: UIDValidity?
+    /// SELECT's PERMANENTFLAGS, when it sent them (RFC 3501 §7.1: without them all flags are permanent).
+    var permanentFlags: [String]?
     var exists: UInt32 = 0
     /// SELECT answered OK.
     var selected = false
@@ -261,9 +263,15 @@ extension GatewaySession {
                 return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(count) messages exceed limits.max_messages"))
             }
         case (.select, .untagged(let condition)):
-            if case .uidValidity(let value)? = condition.code {
+            switch condition.code {
+            case .uidValidity(let value)?:
                 login.uidValidity = value
                 phase = .login(login)
+            case .permanentFlags(let flags)?:
+                login.permanentFlags = flags
+                phase = .login(login)
+            default:
+                break
             }
         case (.snapshot, _):
             return snapshotResponse(response)
@@ -405,6 +413,7 @@ extension GatewaySession {
         case .select:
             guard condition.status == .ok else { return loginFailed(Self.selectFailure(condition, mailbox: settings.mailbox)) }
             guard login.uidValidity != nil else { return loginFailed(.temporary("SELECT gave no UIDVALIDITY")) }
+            if let refusal = retentionKeywordRefusal(login) { return loginFailed(refusal) }
             var login = login
             login.selected = true
             phase = .login(login)
@@ -422,6 +431,19 @@ extension GatewaySession {
             phase = .login(login)
             return continueLogin()
         }
+    }
+
+    /// `on_delete: flag` hides DELE'd mail with a keyword. A server whose PERMANENTFLAGS allow neither
+    /// new keywords (`\*`) nor that keyword would accept the STORE and drop the keyword: QUIT would say
+    /// +OK and the "deleted" mail would be listed again. The login fails instead (RFC 3501 §7.1;
+    /// servers may refuse client keywords, e.g. pymap).
+    func retentionKeywordRefusal(_ login: Login) -> LoginFailure? {
+        guard login.plan?.onDelete == .flag || (login.plan == nil && settings.retention.onDelete == .flag),
+              let flags = login.permanentFlags else { return nil }
+        let keyword = settings.retention.flagKeyword
+        if flags.contains("\\*") || flags.contains(where: { Maildrop.equalsIgnoringASCIICase($0, keyword) }) { return nil }
+        return .permanent("Backend cannot keep the deletion mark.",
+                          log: "retention.on_delete flag needs the keyword \(keyword), which the backend does not store (PERMANENTFLAGS (\(flags.joined(separator: " "))))")
     }
 
     /// The login's OK listed no capabilities: CAPABILITY asks. Behind SELECT and FETCH already in flight
