@@ -441,7 +441,7 @@ extension GatewaySession {
         guard login.plan?.onDelete == .flag || (login.plan == nil && settings.retention.onDelete == .flag),
               let flags = login.permanentFlags else { return nil }
         let keyword = settings.retention.flagKeyword
-        if flags.contains("\\*") || flags.contains(where: { Maildrop.equalsIgnoringASCIICase($0, keyword) }) { return nil }
+        if flags.contains("\\*") || flags.contains(where: { ASCII.equalsIgnoringCase($0.utf8, keyword.utf8) }) { return nil }
         return .permanent("Backend cannot keep the deletion mark.",
                           log: "retention.on_delete flag needs the keyword \(keyword), which the backend does not store (PERMANENTFLAGS (\(flags.joined(separator: " "))))")
     }

@@ -99,11 +99,7 @@ public struct Maildrop: Sendable, Equatable {
     }
 
     static func hides(_ flag: String, keyword: String?) -> Bool {
-        equalsIgnoringASCIICase(flag, "\\Deleted") || keyword.map { equalsIgnoringASCIICase(flag, $0) } == true
-    }
-
-    static func equalsIgnoringASCIICase(_ a: String, _ b: String) -> Bool {
-        a.utf8.count == b.utf8.count && a.utf8.elementsEqual(b.utf8) { ASCII.lowercased($0) == ASCII.lowercased($1) }
+        ASCII.equalsIgnoringCase(flag.utf8, "\\Deleted".utf8) || keyword.map { ASCII.equalsIgnoringCase(flag.utf8, $0.utf8) } == true
     }
 }
 

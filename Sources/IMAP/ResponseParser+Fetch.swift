@@ -102,7 +102,7 @@ extension IMAPResponseParser {
             case 11: candidate = .rfc822Size
             default: return nil
             }
-            guard Self.equalsIgnoringCase(bytes, candidate.upperCaseName) else { return nil }
+            guard candidate.upperCaseName.withUTF8Buffer({ ASCII.equalsIgnoringCase(bytes, $0) }) else { return nil }
             self = candidate
         }
 
@@ -115,18 +115,6 @@ extension IMAPResponseParser {
             case .rfc822Size: "RFC822.SIZE"
             case .flags: "FLAGS"
             case .body: "BODY"
-            }
-        }
-
-        private static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ upper: StaticString) -> Bool {
-            upper.withUTF8Buffer { expected in
-                guard bytes.count == expected.count else { return false }
-                var index = bytes.startIndex
-                for byte in expected {
-                    if ASCII.uppercased(bytes[index]) != byte { return false }
-                    index += 1
-                }
-                return true
             }
         }
     }

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Wire
 
 /// The incremental parser of an IMAP4rev1 server's response stream (RFC 3501 §7).
@@ -80,12 +75,12 @@ public struct IMAPResponseParser: Sendable {
     /// Bytes received but not yet consumed.
     public var bufferedByteCount: Int { storage.count - readIndex }
 
-    /// Gives the buffer's memory back when it holds nothing unread between responses: after a snapshot
-    /// or a message body it may have grown to several reads' worth, which an idle session should not
-    /// keep. Cheap when there is nothing to give back.
     /// Bytes of memory the buffer holds (used or not).
     public var bufferCapacity: Int { storage.capacity }
 
+    /// Gives the buffer's memory back when it holds nothing unread between responses: after a snapshot
+    /// or a message body it may have grown to several reads' worth, which an idle session should not
+    /// keep. Cheap when there is nothing to give back.
     public mutating func releaseIdleMemory() {
         guard case .responseStart = state, bufferedByteCount == 0, storage.capacity > 0 else { return }
         storage = []
@@ -212,14 +207,9 @@ public struct IMAPResponseParser: Sendable {
         return length
     }
 
-    /// The index of the first LF at or after `from` (memchr: vectorised, unlike a loop over a slice).
+    /// The index of the first LF at or after `from`, eight bytes at a time.
     static func firstLF(in bytes: [UInt8], from: Int) -> Int? {
-        guard from < bytes.count else { return nil }
-        return bytes.withUnsafeBufferPointer { buffer -> Int? in
-            guard let base = buffer.baseAddress,
-                  let found = memchr(base + from, Int32(ASCII.lf), buffer.count - from) else { return nil }
-            return UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
-        }
+        bytes.withUnsafeBufferPointer { ByteSearch.firstIndex(of: ASCII.lf, in: $0, from: from) }
     }
 
     /// A line of an unknown response is complete: it either announces a literal or ends the response.

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Wire
 
 /// Streaming RFC 1939 §3 byte-stuffing of a message for RETR and TOP.
@@ -45,8 +40,8 @@ public struct DotStuffer: Sendable {
         guard let base = input.baseAddress, !input.isEmpty else { return }
         let count = input.count
         // Bytes are copied in runs; a run is cut only where something must be inserted before a byte.
-        // Only line starts and line ends need a look: the text between two LFs is found with memchr
-        // (vectorised), not walked byte by byte.
+        // Only line starts and line ends need a look: the text between two LFs is skipped eight bytes at
+        // a time (`ByteSearch`), not walked byte by byte.
         var runStart = 0
         var index = 0
         while index < count {
@@ -60,11 +55,10 @@ public struct DotStuffer: Sendable {
                 output.append(UInt8(ascii: "."))
                 runStart = index
             }
-            guard let found = memchr(base + index, Int32(ASCII.lf), count - index) else {
+            guard let lf = ByteSearch.firstIndex(of: ASCII.lf, in: input, from: index) else {
                 position = base[count - 1] == ASCII.cr ? .afterCR : .midLine
                 break
             }
-            let lf = UnsafePointer<UInt8>(found.assumingMemoryBound(to: UInt8.self)) - base
             // The byte before the LF: in this chunk, or (LF first) what `position` remembers of the last one.
             let crBefore = lf > index ? base[lf - 1] == ASCII.cr : position == .afterCR
             if !crBefore {

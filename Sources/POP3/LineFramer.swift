@@ -120,11 +120,11 @@ public struct LineFramer: Sendable {
         return .tooLong
     }
 
-    /// Gives the buffer's memory back when nothing is buffered: an idle session should not keep the
-    /// capacity a burst of pipelined commands grew. Cheap when there is nothing to give back.
     /// Bytes of memory the buffer holds (used or not).
     public var bufferCapacity: Int { buffer.capacity }
 
+    /// Gives the buffer's memory back when nothing is buffered: an idle session should not keep the
+    /// capacity a burst of pipelined commands grew. Cheap when there is nothing to give back.
     public mutating func releaseIdleMemory() {
         guard bufferedByteCount == 0, buffer.capacity > 0 else { return }
         buffer = []

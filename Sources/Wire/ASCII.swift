@@ -18,6 +18,14 @@ public enum ASCII {
     @inlinable
     public static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
+    /// Equal bytes, letters compared without case: IMAP flags, keywords and item names (RFC 3501 §2.3.2,
+    /// §9), compared without building lower- or upper-cased copies.
+    @inlinable
+    public static func equalsIgnoringCase<A: Collection, B: Collection>(_ a: A, _ b: B) -> Bool
+    where A.Element == UInt8, B.Element == UInt8 {
+        a.count == b.count && a.elementsEqual(b) { lowercased($0) == lowercased($1) }
+    }
+
     /// Text from bytes that came off the wire, made safe to log: control
     /// characters become `?`, invalid UTF-8 is repaired, and the result is
     /// cut at `limit` characters.
