@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layering (imports point down or sideways, never up):
-//   pure:  Wire ← POP3, IMAP ← Gateway,  FrontDoor   (no Foundation, no Dispatch, no C)
+//   pure:  Wire ← POP3, IMAP ← Gateway ← Routing,  FrontDoor   (no Foundation, no Dispatch, no C)
 //   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
@@ -23,6 +23,8 @@ let package = Package(
         .target(name: "POP3", dependencies: ["Wire"]),
         .target(name: "IMAP", dependencies: ["Wire"]),
         .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
+        // Static routing: which backend and policy a login gets (stdlib only).
+        .target(name: "Routing", dependencies: ["Wire", "Gateway"]),
         // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
         .target(name: "FrontDoor"),
 
@@ -34,9 +36,9 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
         // Glue.
-        .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Gateway", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "FrontDoor", "Routing", "TLS", "Transport", "Config",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -52,9 +54,10 @@ let package = Package(
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
         .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "Gateway", "Wire"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Gateway", "Routing"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", .product(name: "Logging", package: "swift-log")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,6 @@
 import Foundation
+import Gateway
+import Routing
 import Yams
 
 /// Reads `popgate.yaml` (format: `config-format.md`, example: `conf/popgate.yaml`).
@@ -34,6 +36,24 @@ public enum ConfigLoader {
         }
         var outcome = validate(yaml: text)
         let directory = (path as NSString).deletingLastPathComponent
+        var routesFileEntries: [RouteEntry] = []
+        if let config = outcome.config, let file = config.routesFile {
+            // The routes file is part of the configuration: its problems fail the load (and a reload,
+            // which then keeps the old table), named `routes_file (<path>): routes[3].domain`.
+            let resolved = resolve(file, relativeTo: directory)
+            let line = outcome.files.first { $0.keyPath == "routes_file" }?.line
+            outcome.files.removeAll { $0.keyPath == "routes_file" }
+            switch loadRoutesFile(resolved, policies: config.policies, defaultPolicy: config.defaultPolicy) {
+            case .success(let entries):
+                routesFileEntries = entries
+            case .failure(let failure):
+                let problems = failure.problems
+                outcome.problems += problems.map { problem in
+                    let message = problem.line.map { "\(problem.message) (line \($0) of the routes file)" } ?? problem.message
+                    return ConfigProblem(path: "routes_file (\(resolved))" + (problem.path.isEmpty ? "" : ": \(problem.path)"), message: message, line: line)
+                }
+            }
+        }
         for reference in outcome.files {
             let resolved = resolve(reference.value, relativeTo: directory)
             if let problem = fileProblem(atPath: resolved) {
@@ -51,7 +71,51 @@ public enum ConfigLoader {
             )
         }
         config.backend.caFile = config.backend.caFile.map { resolve($0, relativeTo: directory) }
+        config.routesFile = config.routesFile.map { resolve($0, relativeTo: directory) }
+        var entries = config.routes.entries + routesFileEntries
+        for index in entries.indices {
+            entries[index].route.backend.caFile = entries[index].route.backend.caFile.map { resolve($0, relativeTo: directory) }
+        }
+        do {
+            config.routes = try RouteTable(entries: entries, defaultRoute: PopGateConfig.defaultRoute(backend: config.backend, policy: config.defaultPolicy))
+        } catch {
+            throw ConfigError(file: path, problems: [ConfigProblem(path: "routes", message: error.description)])
+        }
         return LoadedConfig(config: config, warnings: ordered(outcome.warnings))
+    }
+
+    /// Reads and validates a `routes_file`; ca_file paths in it are checked (relative to its directory).
+    static func loadRoutesFile(_ path: String, policies: [String: SessionPolicy], defaultPolicy: SessionPolicy) -> Result<[RouteEntry], RoutesFileProblems> {
+        let text: String
+        switch readText(atPath: path) {
+        case .success(let contents): text = contents
+        case .failure(let problem): return .failure(RoutesFileProblems([ConfigProblem(path: "", message: "cannot read the file: \(problem.message)")]))
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text, .default, .default, .utf8)
+        } catch {
+            return .failure(RoutesFileProblems([yamlProblem(error, yaml: text)]))
+        }
+        guard let root, !root.isNull else { return .success([]) }
+        let outcome = ConfigValidator.validateRoutesFile(root: root, policies: policies, defaultPolicy: defaultPolicy)
+        var problems = outcome.problems
+        let directory = (path as NSString).deletingLastPathComponent
+        guard var entries = outcome.entries, problems.isEmpty else { return .failure(RoutesFileProblems(ordered(problems))) }
+        for index in entries.indices {
+            guard let caFile = entries[index].route.backend.caFile else { continue }
+            let resolved = resolve(caFile, relativeTo: directory)
+            if let problem = fileProblem(atPath: resolved) {
+                problems.append(ConfigProblem(path: "routes[\(index)].backend.ca_file", message: "\"\(resolved)\": \(problem)"))
+            }
+            entries[index].route.backend.caFile = resolved
+        }
+        return problems.isEmpty ? .success(entries) : .failure(RoutesFileProblems(problems))
+    }
+
+    struct RoutesFileProblems: Error {
+        var problems: [ConfigProblem]
+        init(_ problems: [ConfigProblem]) { self.problems = problems }
     }
 
     /// `500ms`, `30s`, `10m`, `1h` (a whole number and one unit) or `0` alone; nil otherwise.

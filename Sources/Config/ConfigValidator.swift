@@ -1,4 +1,6 @@
 import Gateway
+import Routing
+import Wire
 import Yams
 
 /// Walks the composed YAML tree section by section, collecting every problem.
@@ -18,11 +20,17 @@ struct ConfigValidator {
         var files: [FileReference]
     }
 
-    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "timeouts", "auth", "limits", "log"]
+    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "policy", "policies", "routes", "routes_file", "auth_http",
+                           "timeouts", "auth", "limits", "log"]
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
+    static let policyKeys = ["retention", "visible", "retrieved_keyword"]
+    static let routeKeys = ["domain", "user", "backend", "login", "policy"]
+    static let authHTTPKeys = ["url", "timeout", "cache_ttl"]
+    /// The keys of a `routes_file`.
+    static let routesFileKeys = ["routes"]
     static let timeoutKeys = ["idle", "backend", "drain", "login", "flush"]
     static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
     static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer"]
@@ -37,7 +45,6 @@ struct ConfigValidator {
     /// Read with the sections they are written in, assembled in `read(root:)`.
     private var clientLimits: PopGateConfig.ClientLimits? = PopGateConfig.ClientLimits()
     private var loginTimeout: Duration? = GatewaySettings().loginTimeout
-    private var forwardClient: Bool? = true
     private var sessionLimits: GatewaySettings.Limits? = GatewaySettings.Limits()
     private var files: [FileReference] = []
 
@@ -64,17 +71,61 @@ struct ConfigValidator {
 
         let listeners = readListeners(section)
         let tls = readServerTLS(section, listeners: listeners ?? [])
-        let backend = readBackend(section)
+        let backend = section.required("backend", into: &diagnostics).flatMap { readBackend($0, path: "backend", line: section.line(ofKey: "backend")) }
         readLimits(section)
-        let gateway = readGatewaySettings(section, backend: backend)
+        let gateway = readGatewaySettings(section)
+        let retention = readRetention(section["retention"], path: "retention", line: section.line(ofKey: "retention"), mailbox: gateway?.mailbox)
+        let policies = readPolicies(section, mailbox: gateway?.mailbox)
+        let defaultPolicy = readDefaultPolicy(section, retention: retention, policies: policies)
+        let entries = policies.flatMap { readRoutes(section["routes"], path: "routes", line: section.line(ofKey: "routes"), policies: $0, defaultPolicy: defaultPolicy) }
+        let routesFile = optional(section, "routes_file", default: String?.none) { d, node, path in
+            Self.nonEmptyPath(&d, node, path).map { .some($0) }
+        }
+        if case .some(.some(let file)) = routesFile, let node = section["routes_file"] {
+            files.append(FileReference(keyPath: "routes_file", value: file, line: node.line))
+        }
+        let authHTTP = readAuthHTTP(section)
+        if case .some(.some) = authHTTP, section["routes"] != nil || section["routes_file"] != nil {
+            diagnostics.problem("auth_http", "cannot be combined with routes or routes_file: with auth_http the service routes every login", line: section.line(ofKey: "auth_http"))
+        }
         let (logLevel, logTarget) = readLog(section)
 
-        guard let listeners, let tls, let backend, var gateway, let logLevel, let logTarget, let drain,
-              let clientLimits, let loginTimeout, let forwardClient, let sessionLimits else { return nil }
+        guard let authHTTP, let listeners, let tls, let backend, var gateway, let logLevel, let logTarget, let drain,
+              let clientLimits, let loginTimeout, let sessionLimits, let policies, let defaultPolicy, let entries, let routesFile else { return nil }
         gateway.loginTimeout = loginTimeout
-        gateway.forwardClient = forwardClient
         gateway.limits = sessionLimits
-        return PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain, clientLimits: clientLimits)
+        var config = PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, defaultPolicy: defaultPolicy,
+                                   policies: policies, routesFile: routesFile, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain, clientLimits: clientLimits)
+        config.authHTTP = authHTTP
+        do {
+            config.routes = try RouteTable(entries: entries, defaultRoute: config.routes.defaultRoute)
+        } catch {
+            diagnostics.problem("routes", error.description, line: section.line(ofKey: "routes"))
+            return nil
+        }
+        return config
+    }
+
+    /// A `routes_file`: a mapping with one key, `routes`, whose list has the entries of the main file's
+    /// `routes:`, naming the main file's policies.
+    static func validateRoutesFile(root: Node, policies: [String: SessionPolicy], defaultPolicy: SessionPolicy) -> (entries: [RouteEntry]?, problems: [ConfigProblem], warnings: [ConfigProblem], files: [FileReference]) {
+        var validator = ConfigValidator()
+        guard let section = Section(root, path: "", line: nil, keys: Self.routesFileKeys, into: &validator.diagnostics) else {
+            return (nil, validator.diagnostics.problems, validator.diagnostics.warnings, [])
+        }
+        guard let node = section.required("routes", into: &validator.diagnostics) else {
+            return (nil, validator.diagnostics.problems, validator.diagnostics.warnings, [])
+        }
+        let entries = validator.readRoutes(node, path: "routes", line: section.line(ofKey: "routes"), policies: policies, defaultPolicy: defaultPolicy)
+        if let entries {
+            do {
+                _ = try RouteTable(entries: entries, defaultRoute: nil)
+            } catch {
+                validator.diagnostics.problem("routes", error.description, line: node.line)
+            }
+        }
+        let problems = validator.diagnostics.problems
+        return (problems.isEmpty ? entries : nil, problems, validator.diagnostics.warnings, validator.files)
     }
 
     // MARK: listeners
@@ -169,9 +220,9 @@ struct ConfigValidator {
 
     // MARK: backend
 
-    private mutating func readBackend(_ root: Section) -> PopGateConfig.Backend? {
-        guard let node = root.required("backend", into: &diagnostics) else { return nil }
-        guard let section = Section(node, path: "backend", line: root.line(ofKey: "backend"), keys: Self.backendKeys, into: &diagnostics) else { return nil }
+    /// `backend` and each `routes[].backend`.
+    private mutating func readBackend(_ node: Node, path: String, line: Int?) -> PopGateConfig.Backend? {
+        guard let section = Section(node, path: path, line: line, keys: Self.backendKeys, into: &diagnostics) else { return nil }
         var address: ValueParsers.Address?
         if let node = section.required("address", into: &diagnostics) {
             address = diagnostics.address(node, section.childPath("address"), allowPortZero: false)
@@ -196,7 +247,7 @@ struct ConfigValidator {
         let verify = optional(section, "verify_certificate", default: true) { d, node, path in
             d.bool(node, path)
         }
-        forwardClient = optional(section, "forward_client", default: true) { d, node, path in
+        let forwardClient = optional(section, "forward_client", default: true) { d, node, path in
             d.bool(node, path)
         }
         if tls == PopGateConfig.BackendTLS.none {
@@ -204,13 +255,13 @@ struct ConfigValidator {
         } else if verify == false {
             diagnostics.warning(section.childPath("verify_certificate"), "false: the backend's certificate is not checked; use only for testing", line: section["verify_certificate"]?.line)
         }
-        guard let address, let tls, let caFile, let serverName, let verify else { return nil }
-        return PopGateConfig.Backend(host: address.host, port: address.port, tls: tls, caFile: caFile, serverName: serverName, verifyCertificate: verify)
+        guard let address, let tls, let caFile, let serverName, let verify, let forwardClient else { return nil }
+        return PopGateConfig.Backend(host: address.host, port: address.port, tls: tls, caFile: caFile, serverName: serverName, verifyCertificate: verify, forwardClient: forwardClient)
     }
 
     // MARK: mailbox, uidl_format, retention, timeouts, auth
 
-    private mutating func readGatewaySettings(_ root: Section, backend: PopGateConfig.Backend?) -> GatewaySettings? {
+    private mutating func readGatewaySettings(_ root: Section) -> GatewaySettings? {
         let defaults = GatewaySettings()
         let mailbox = optional(root, "mailbox", default: defaults.mailbox) { d, node, path in
             Self.mailboxName(&d, node, path)
@@ -224,26 +275,22 @@ struct ConfigValidator {
                 return nil
             }
         }
-        let retention = readRetention(root, mailbox: mailbox)
         let (idle, backendTimeout) = readTimeouts(root)
         let failureDelay = readAuth(root)
 
-        guard let mailbox, let uidlFormat, let retention, let idle, let backendTimeout, let failureDelay, let backend else { return nil }
+        guard let mailbox, let uidlFormat, let idle, let backendTimeout, let failureDelay else { return nil }
         return GatewaySettings(
             mailbox: mailbox,
             uidlFormat: uidlFormat,
-            retention: retention,
             idleTimeout: idle,
             backendTimeout: backendTimeout,
-            authFailureDelay: failureDelay,
-            backendPlaintextAllowed: backend.tls == .none,
-            backendStartTLS: backend.tls == .starttls
+            authFailureDelay: failureDelay
         )
     }
 
-    private mutating func readRetention(_ root: Section, mailbox: String?) -> RetentionPolicy? {
-        let node = root["retention"]
-        guard let section = Section(node, path: "retention", line: root.line(ofKey: "retention"), keys: Self.retentionKeys, into: &diagnostics) else { return nil }
+    /// The top-level `retention` and each `policies.<name>.retention`.
+    private mutating func readRetention(_ node: Node?, path: String, line: Int?, mailbox: String?) -> RetentionPolicy? {
+        guard let section = Section(node, path: path, line: line, keys: Self.retentionKeys, into: &diagnostics) else { return nil }
         let defaults = RetentionPolicy()
         let onRetrieve = optional(section, "on_retrieve", default: defaults.onRetrieve) { d, node, path in
             d.choice(node, path, RetentionPolicy.OnRetrieve.self)
@@ -261,12 +308,7 @@ struct ConfigValidator {
             moveTo = nil
         }
         let flagKeyword = optional(section, "flag_keyword", default: defaults.flagKeyword) { d, node, path in
-            guard let text = d.string(node, path) else { return nil }
-            if let message = ValueParsers.imapAtomProblem(text) {
-                d.problem(path, message, line: node.line)
-                return nil
-            }
-            return text
+            Self.keyword(&d, node, path)
         }
         guard let onRetrieve, let onDelete, let moveTo, let flagKeyword else { return nil }
         return RetentionPolicy(onRetrieve: onRetrieve, onDelete: onDelete, moveTo: moveTo, flagKeyword: flagKeyword)
@@ -321,6 +363,147 @@ struct ConfigValidator {
             clientLimits = nil
         }
         return delay
+    }
+
+    // MARK: policies, routes
+
+    /// `policies:`: a mapping of names to policies; `{}` when absent.
+    private mutating func readPolicies(_ root: Section, mailbox: String?) -> [String: SessionPolicy]? {
+        guard let node = root["policies"], !node.isNull else { return [:] }
+        guard case .mapping(let mapping) = node else {
+            diagnostics.problem("policies", "expected a mapping of policy names to policies, got \(node.shortDescription)", line: node.line)
+            return nil
+        }
+        var policies: [String: SessionPolicy] = [:]
+        var failed = false
+        for (key, value) in mapping {
+            guard case .scalar(let scalar) = key, ValueParsers.isValidListenerName(scalar.string), scalar.string != "default" else {
+                diagnostics.problem("policies", "invalid policy name \(key.shortDescription): use letters, digits, \"_\", \".\" and \"-\" (and not \"default\")", line: key.line)
+                failed = true
+                continue
+            }
+            let name = scalar.string
+            let path = "policies.\(name)"
+            guard let section = Section(value, path: path, line: key.line, keys: Self.policyKeys, into: &diagnostics) else {
+                failed = true
+                continue
+            }
+            let retention = readRetention(section["retention"], path: section.childPath("retention"), line: section.line(ofKey: "retention"), mailbox: mailbox)
+            let visible = optional(section, "visible", default: Visibility.all) { d, node, path in
+                d.choice(node, path, Visibility.self)
+            }
+            let retrievedKeyword = optional(section, "retrieved_keyword", default: SessionPolicy.defaultRetrievedKeyword) { d, node, path in
+                Self.keyword(&d, node, path)
+            }
+            guard let retention, let visible, let retrievedKeyword else {
+                failed = true
+                continue
+            }
+            if retention.onDelete == .flag && visible == .notPopped && ASCII.equalsIgnoringCase(retention.flagKeyword.utf8, retrievedKeyword.utf8) {
+                diagnostics.problem(section.childPath("retrieved_keyword"), "must differ from retention.flag_keyword, or every retrieved message would count as deleted", line: section.line(ofKey: "retrieved_keyword") ?? section.line)
+                failed = true
+                continue
+            }
+            policies[name] = SessionPolicy(name: name, retention: retention, visible: visible, retrievedKeyword: retrievedKeyword)
+        }
+        return failed ? nil : policies
+    }
+
+    /// The default route's policy: the top-level `retention`, or the policy `policy:` names.
+    private mutating func readDefaultPolicy(_ root: Section, retention: RetentionPolicy?, policies: [String: SessionPolicy]?) -> SessionPolicy? {
+        guard let node = root["policy"] else { return retention.map { SessionPolicy(name: "default", retention: $0) } }
+        guard let name = diagnostics.string(node, "policy"), let policies else { return nil }
+        guard let policy = policies[name] else {
+            diagnostics.problem("policy", "no policy named \"\(name)\" in policies", line: node.line)
+            return nil
+        }
+        if root["retention"] != nil {
+            diagnostics.problem("retention", "not used when policy names the default policy; put it in policies.\(name).retention", line: root.line(ofKey: "retention"))
+            return nil
+        }
+        return policy
+    }
+
+    /// `routes:` (or a routes file's): the ordered list of entries; `[]` when absent.
+    mutating func readRoutes(_ node: Node?, path: String, line: Int?, policies: [String: SessionPolicy], defaultPolicy: SessionPolicy?) -> [RouteEntry]? {
+        guard let node, !node.isNull else { return [] }
+        guard case .sequence(let items) = node else {
+            diagnostics.problem(path, "expected a list of routes, got \(node.shortDescription)", line: node.line)
+            return nil
+        }
+        var entries: [RouteEntry] = []
+        entries.reserveCapacity(items.count)
+        var failed = false
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let section = Section(item, path: itemPath, line: item.line, keys: Self.routeKeys, into: &diagnostics) else {
+                failed = true
+                continue
+            }
+            var match: RouteMatch?
+            switch (section["domain"], section["user"]) {
+            case (let domain?, nil):
+                if let text = diagnostics.string(domain, section.childPath("domain")) {
+                    match = RouteMatch.domainPattern(text)
+                    if match == nil {
+                        diagnostics.problem(section.childPath("domain"), "invalid domain \"\(text)\": a domain name (example.com) or a wildcard for its subdomains (\"*.example.org\")", line: domain.line)
+                    }
+                }
+            case (nil, let user?):
+                if let text = diagnostics.string(user, section.childPath("user")) {
+                    if let problem = routePatternProblem(text) {
+                        diagnostics.problem(section.childPath("user"), problem, line: user.line)
+                    } else {
+                        match = .user(text)
+                    }
+                }
+            case (.some, .some):
+                diagnostics.problem(itemPath, "has both domain and user; a route matches one of them", line: item.line)
+            case (nil, nil):
+                diagnostics.problem(itemPath, "needs domain or user", line: item.line)
+            }
+            let backend = section.required("backend", into: &diagnostics).flatMap { readBackend($0, path: section.childPath("backend"), line: section.line(ofKey: "backend")) }
+            let login = optional(section, "login", default: LoginRewrite.asIs) { d, node, path in
+                d.choice(node, path, LoginRewrite.self)
+            }
+            var policy = defaultPolicy
+            if let node = section["policy"] {
+                policy = nil
+                if let name = diagnostics.string(node, section.childPath("policy")) {
+                    policy = policies[name]
+                    if policy == nil {
+                        diagnostics.problem(section.childPath("policy"), "no policy named \"\(name)\" in policies", line: node.line)
+                    }
+                }
+            }
+            guard let match, let backend, let login, let policy else {
+                failed = true
+                continue
+            }
+            entries.append(RouteEntry(match: match, route: Route(name: match.description, backend: backend, login: login, policy: policy)))
+        }
+        return failed ? nil : entries
+    }
+
+    /// `auth_http:`; `.some(nil)` when absent.
+    private mutating func readAuthHTTP(_ root: Section) -> PopGateConfig.AuthHTTPSettings?? {
+        guard let node = root["auth_http"], !node.isNull else { return .some(nil) }
+        guard let section = Section(node, path: "auth_http", line: root.line(ofKey: "auth_http"), keys: Self.authHTTPKeys, into: &diagnostics) else { return nil }
+        var endpoint: AuthHTTP.Endpoint?
+        if let url = section.required("url", into: &diagnostics), let text = diagnostics.string(url, "auth_http.url") {
+            endpoint = AuthHTTP.Endpoint(url: text)
+            if endpoint == nil {
+                diagnostics.problem("auth_http.url", "invalid URL \"\(text)\": expected http://host[:port]/path (plain HTTP: keep the service on loopback or a trusted network)", line: url.line)
+            }
+        }
+        let timeout = optional(section, "timeout", default: Duration.seconds(5)) { d, node, path in
+            d.duration(node, path, allowZero: false)
+        }
+        let cacheTTL = optional(section, "cache_ttl", default: Duration.zero) { d, node, path in
+            d.duration(node, path, allowZero: true)
+        }
+        guard let endpoint, let timeout, let cacheTTL else { return nil }
+        return .some(PopGateConfig.AuthHTTPSettings(endpoint: endpoint, timeout: timeout, cacheTTL: cacheTTL))
     }
 
     // MARK: limits
@@ -412,6 +595,15 @@ struct ConfigValidator {
         guard let text = d.string(node, path) else { return nil }
         guard !text.isEmpty else {
             d.problem(path, "must not be empty", line: node.line)
+            return nil
+        }
+        return text
+    }
+
+    private static func keyword(_ d: inout Diagnostics, _ node: Node, _ path: String) -> String? {
+        guard let text = d.string(node, path) else { return nil }
+        if let message = ValueParsers.imapAtomProblem(text) {
+            d.problem(path, message, line: node.line)
             return nil
         }
         return text

@@ -1,4 +1,5 @@
 import Gateway
+import Routing
 
 /// The whole `popgate.yaml`, validated. Built by `ConfigLoader`; tests of
 /// other modules may build it directly.
@@ -17,15 +18,8 @@ public struct PopGateConfig: Sendable, Equatable {
         case implicit
     }
 
-    /// How the gateway speaks TLS to the IMAP backend.
-    public enum BackendTLS: String, Sendable, CaseIterable {
-        /// Clear text: passwords cross to the backend unencrypted.
-        case none
-        /// IMAP STARTTLS (RFC 3501 §6.2.1) before logging in.
-        case starttls
-        /// TLS from the first byte (IMAPS, RFC 8314 §3.3).
-        case implicit
-    }
+    /// How the gateway speaks TLS to the IMAP backend (`none`, `starttls`, `implicit`).
+    public typealias BackendTLS = BackendTarget.TLSMode
 
     /// One socket POP3 clients connect to.
     public struct Listener: Sendable, Equatable {
@@ -59,32 +53,8 @@ public struct PopGateConfig: Sendable, Equatable {
         }
     }
 
-    /// The IMAP server users are logged in to.
-    public struct Backend: Sendable, Equatable {
-        /// Without IPv6 brackets.
-        public var host: String
-        /// 1...65535.
-        public var port: UInt16
-        public var tls: BackendTLS
-        /// PEM bundle of trusted CAs; `nil` means the system trust store.
-        public var caFile: String?
-        /// SNI and the name checked in the certificate; `nil` means `host`.
-        public var serverName: String?
-        /// `false` only for testing.
-        public var verifyCertificate: Bool
-
-        public init(host: String, port: UInt16, tls: BackendTLS = .implicit, caFile: String? = nil, serverName: String? = nil, verifyCertificate: Bool = true) {
-            self.host = host
-            self.port = port
-            self.tls = tls
-            self.caFile = caFile
-            self.serverName = serverName
-            self.verifyCertificate = verifyCertificate
-        }
-
-        /// The name to send as SNI and to check in the backend certificate.
-        public var effectiveServerName: String { serverName ?? host }
-    }
+    /// An IMAP server users are logged in to (`backend`, `routes[].backend`).
+    public typealias Backend = BackendTarget
 
     /// Log level names accepted by `log.level`, lowest first (swift-log's `Logger.Level` raw values).
     public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
@@ -92,11 +62,38 @@ public struct PopGateConfig: Sendable, Equatable {
     public var listeners: [Listener]
     /// Present when the file has a `tls` section (required when a listener uses TLS).
     public var tls: ServerTLS?
+    /// The default route's server: where logins go that no entry of `routes` takes.
     public var backend: Backend
-    /// mailbox, uidl_format, retention.*, timeouts.*, auth.failure_delay; plus
-    /// `backendPlaintextAllowed = (backend.tls == .none)` and
-    /// `backendStartTLS = (backend.tls == .starttls)`.
+    /// mailbox, uidl_format, timeouts.*, auth.failure_delay, the per-session limits.
     public var gateway: GatewaySettings
+    /// The policy of the default route: the top-level `retention` (and `policy:` when it names one of
+    /// `policies`).
+    public var defaultPolicy: SessionPolicy
+    /// `policies:` by name.
+    public var policies: [String: SessionPolicy]
+    /// `routes:` followed by the entries of `routes_file:`, with the default route (top-level `backend`
+    /// and `defaultPolicy`).
+    public var routes: RouteTable
+    /// `routes_file:` as written (resolved against the configuration's directory by `ConfigLoader.load`),
+    /// re-read with the rest of the configuration on every reload.
+    public var routesFile: String?
+    /// `auth_http:`: every login asks this routing service where it goes (instead of `routes`).
+    public var authHTTP: AuthHTTPSettings?
+
+    /// `auth_http.*`.
+    public struct AuthHTTPSettings: Sendable, Equatable {
+        public var endpoint: AuthHTTP.Endpoint
+        /// The whole exchange (connect, request, answer); past it the login gets `[SYS/TEMP]`.
+        public var timeout: Duration
+        /// How long an OK answer is reused for the same user and password (0: never).
+        public var cacheTTL: Duration
+
+        public init(endpoint: AuthHTTP.Endpoint, timeout: Duration = .seconds(5), cacheTTL: Duration = .zero) {
+            self.endpoint = endpoint
+            self.timeout = timeout
+            self.cacheTTL = cacheTTL
+        }
+    }
     /// One of `logLevels`.
     public var logLevel: String
     /// Where log lines go (`log.target`).
@@ -144,13 +141,24 @@ public struct PopGateConfig: Sendable, Equatable {
         case stderr
     }
 
+    /// Where logins go that no entry of `routes` takes.
+    public static func defaultRoute(backend: Backend, policy: SessionPolicy) -> Route {
+        Route(name: "default", backend: backend, policy: policy)
+    }
+
     public static let defaultDrain = Duration.seconds(30)
 
-    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain, clientLimits: ClientLimits = ClientLimits()) {
+    public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), defaultPolicy: SessionPolicy = SessionPolicy(),
+                policies: [String: SessionPolicy] = [:], routesFile: String? = nil,
+                logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain, clientLimits: ClientLimits = ClientLimits()) {
         self.listeners = listeners
         self.tls = tls
         self.backend = backend
         self.gateway = gateway
+        self.defaultPolicy = defaultPolicy
+        self.policies = policies
+        self.routes = RouteTable(defaultRoute: Self.defaultRoute(backend: backend, policy: defaultPolicy))
+        self.routesFile = routesFile
         self.logLevel = logLevel
         self.logTarget = logTarget
         self.drainTimeout = drainTimeout

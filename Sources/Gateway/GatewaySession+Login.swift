@@ -21,13 +21,15 @@ import Wire
 /// owns the untagged responses that arrive meanwhile. When the login fails, SELECT and FETCH fail
 /// harmlessly on an unauthenticated connection, and their answers are dropped with the link.
 ///
-/// Before any of it, the client's address may have to wait out its auth penalty (`penalty`), and when
-/// the backend advertises `ID` the client's address goes ahead of the credentials in the same flight.
+/// Before any of it, the client's address may have to wait out its auth penalty (`penalty`), then the
+/// router says where the login goes (`routing`: the backend, the login name, the session's policy), and
+/// when the backend advertises `ID` the client's address goes ahead of the credentials in the same flight.
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
-        case penalty, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        case penalty, routing, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
     }
 
+    /// What the client gave; the backend gets them after the route's rewrites.
     var credentials: SASLPlain
     var step: Step = .penalty
     var encrypted = false
@@ -57,6 +59,8 @@ struct SentStep: Sendable, Equatable {
 
 /// The snapshot FETCH's answer as it arrives, kept outside the phase enum so appends stay in place.
 struct SnapshotBuilder: Sendable {
+    /// What the session's policy leaves out of the maildrop: only these flags are kept per message.
+    var hidden = Maildrop.Hidden()
     /// The login waits for the snapshot FETCH's answer (`Login.step == .snapshot`); kept in step with the
     /// phase by `GatewaySession.phase`'s observer.
     var collecting = false
@@ -90,6 +94,11 @@ struct LoginFailure: Sendable {
     /// Wrong credentials: answered only after the failure delay.
     var delayed: Bool
     var log: String
+    /// Replaces `authFailureDelay` for a delayed failure (a routing service's `Auth-Wait`).
+    var delay: Duration? = nil
+    /// Close the connection after the answer, whatever the failure count (a routing service's
+    /// refusal without `Auth-Wait`, as nginx does).
+    var close = false
 
     static func temporary(_ log: String) -> LoginFailure {
         LoginFailure(code: .sysTemp, text: "Backend server unavailable, try again later.", delayed: false, log: log)
@@ -111,7 +120,7 @@ extension GatewaySession {
 
     mutating func authPenaltyLookedUp(_ delay: Duration) -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        guard delay > .zero else { return connectBackend() }
+        guard delay > .zero else { return resolveRoute() }
         return [
             .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: [LogKey.delay: "\(delay)"])),
             .scheduleTimer(.authPenalty, after: delay),
@@ -120,15 +129,52 @@ extension GatewaySession {
 
     mutating func authPenaltyElapsed() -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        return connectBackend()
+        return resolveRoute()
     }
 
-    mutating func connectBackend() -> [SessionAction] {
+    /// Asks the router where this login goes. The backend timeout also bounds the wait for the answer
+    /// (a routing service that never answers is a backend outage to the client: `[SYS/TEMP]`).
+    mutating func resolveRoute() -> [SessionAction] {
+        guard case .login(var login) = phase else { return [] }
+        login.step = .routing
+        phase = .login(login)
+        let request = RouteRequest(user: login.credentials.authenticationIdentity, password: login.credentials.password,
+                                   attempt: authFailures + 1, clientAddress: client.address)
+        return [.resolveRoute(request), .scheduleTimer(.backend, after: settings.backendTimeout)]
+    }
+
+    mutating func routeResolved(_ decision: RouteDecision) -> [SessionAction] {
+        guard case .login(var login) = phase, login.step == .routing else { return [] }
+        switch decision {
+        case .route(let route):
+            self.route = route
+            summary.route = route.name
+            var credentials = login.credentials
+            let given = credentials.authenticationIdentity
+            let user = route.login.apply(to: route.user ?? given)
+            credentials.authenticationIdentity = user
+            // An authorization identity that named the user themself follows the rewrite.
+            if credentials.authorizationIdentity == given { credentials.authorizationIdentity = user }
+            if let password = route.password { credentials.password = password }
+            login.credentials = credentials
+            phase = .login(login)
+            return connectBackend(route.backend)
+        case .refused(let text, let wait):
+            return loginFailed(LoginFailure(code: .auth, text: text, delayed: true, log: "the routing service refused the login: \(text)", delay: wait, close: wait == nil))
+        case .unavailable(let reason):
+            return loginFailed(.temporary("no route: \(reason)"))
+        case .noRoute:
+            // Answered like wrong credentials: a client must not learn which domains are served here.
+            return loginFailed(LoginFailure(code: .auth, text: "Authentication failed.", delayed: true, log: "no route matches this login and there is no default backend"))
+        }
+    }
+
+    mutating func connectBackend(_ target: BackendTarget) -> [SessionAction] {
         guard case .login(var login) = phase else { return [] }
         login.step = .connecting
         phase = .login(login)
         backend = .connecting
-        return [.connectBackend, .scheduleTimer(.backend, after: settings.backendTimeout)]
+        return [.connectBackend(target), .scheduleTimer(.backend, after: settings.backendTimeout)]
     }
 
     mutating func backendConnected(encrypted: Bool) -> [SessionAction] {
@@ -299,8 +345,8 @@ extension GatewaySession {
             }
             snapshot.current?.size = size
         case .fetchAttribute(.flags(let flags)):
-            let keyword = settings.retention.flagKeyword
-            snapshot.current?.flags = flags.filter { Self.isSnapshotRelevant($0, keyword: keyword) }
+            let hidden = snapshot.hidden
+            snapshot.current?.flags = flags.filter { hidden.hides($0) }
         case .fetchEnd:
             // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
             if let current = snapshot.current, let uid = current.uid, let size = current.size {
@@ -313,14 +359,9 @@ extension GatewaySession {
         return []
     }
 
-    /// The flags `Maildrop.snapshot` looks at; the rest is not kept.
-    static func isSnapshotRelevant(_ flag: String, keyword: String) -> Bool {
-        Maildrop.hides(flag, keyword: keyword)
-    }
-
     mutating func afterGreeting() -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
-        if settings.backendStartTLS && !login.startTLSDone {
+        if route?.backend.tls == .starttls && !login.startTLSDone {
             return sendLoginCommand(.starttls, step: .startTLS)
         }
         if capabilities.isEmpty {
@@ -331,7 +372,7 @@ extension GatewaySession {
 
     mutating func authenticate() -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
-        guard login.encrypted || settings.backendPlaintextAllowed else {
+        guard login.encrypted || route?.backend.tls == BackendTarget.TLSMode.none else {
             return loginFailed(.permanent("Backend connection is not secure.", log: "refusing to send a password over an unencrypted backend connection (set backend.tls: none to allow)"))
         }
         return Self.oneWrite(forwardClientAddress() + sendCredentials())
@@ -341,7 +382,7 @@ extension GatewaySession {
     /// that trusts the gateway (Dovecot: `login_trusted_networks`) then logs `rip=<client>` and applies
     /// its own auth penalty to the client instead of to every user behind the gateway.
     mutating func forwardClientAddress() -> [SessionAction] {
-        guard settings.forwardClient, capabilities.contains(Capability.id), let address = client.address else { return [] }
+        guard route?.backend.forwardClient ?? false, capabilities.contains(Capability.id), let address = client.address else { return [] }
         var fields = [IDField("x-originating-ip", address)]
         if let port = client.port { fields.append(IDField("x-originating-port", String(port))) }
         if let local = client.localAddress { fields.append(IDField("x-connected-ip", local)) }
@@ -384,7 +425,7 @@ extension GatewaySession {
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
         switch login.step {
-        case .penalty, .connecting, .greeting, .tlsHandshake:
+        case .penalty, .routing, .connecting, .greeting, .tlsHandshake:
             return loginFailed(.temporary("unexpected tagged response during login"))
         case .startTLS:
             guard condition.status == .ok else {
@@ -417,14 +458,14 @@ extension GatewaySession {
             var login = login
             login.selected = true
             phase = .login(login)
-            snapshot = SnapshotBuilder()
+            snapshot = SnapshotBuilder(hidden: Maildrop.Hidden(policy))
             return continueLogin()
         case .snapshot:
             if condition.status != .ok {
                 // `1:*` on an empty mailbox is fine by RFC 3501, yet some servers refuse it: when SELECT
                 // found no messages, a refused FETCH is an empty snapshot.
                 guard login.exists == 0 else { return loginFailed(.temporary("snapshot FETCH failed: \(condition.text)")) }
-                snapshot = SnapshotBuilder()
+                snapshot = SnapshotBuilder(hidden: Maildrop.Hidden(policy))
             }
             var login = login
             login.snapshotTaken = true
@@ -433,17 +474,23 @@ extension GatewaySession {
         }
     }
 
-    /// `on_delete: flag` hides DELE'd mail with a keyword. A server whose PERMANENTFLAGS allow neither
-    /// new keywords (`\*`) nor that keyword would accept the STORE and drop the keyword: QUIT would say
-    /// +OK and the "deleted" mail would be listed again. The login fails instead (RFC 3501 §7.1;
-    /// servers may refuse client keywords, e.g. pymap).
+    /// `on_delete: flag` hides DELE'd mail with a keyword, `visible: not_popped` retrieved mail with
+    /// another. A server whose PERMANENTFLAGS allow neither new keywords (`\*`) nor the keyword would
+    /// accept the STORE and drop the keyword: QUIT would say +OK and the mail would be listed again.
+    /// The login fails instead (RFC 3501 §7.1; servers may refuse client keywords, e.g. pymap).
     func retentionKeywordRefusal(_ login: Login) -> LoginFailure? {
-        guard login.plan?.onDelete == .flag || (login.plan == nil && settings.retention.onDelete == .flag),
-              let flags = login.permanentFlags else { return nil }
-        let keyword = settings.retention.flagKeyword
-        if flags.contains("\\*") || flags.contains(where: { ASCII.equalsIgnoringCase($0.utf8, keyword.utf8) }) { return nil }
-        return .permanent("Backend cannot keep the deletion mark.",
-                          log: "retention.on_delete flag needs the keyword \(keyword), which the backend does not store (PERMANENTFLAGS (\(flags.joined(separator: " "))))")
+        guard let flags = login.permanentFlags, !flags.contains("\\*") else { return nil }
+        func stored(_ keyword: String) -> Bool { flags.contains { ASCII.equalsIgnoringCase($0.utf8, keyword.utf8) } }
+        let retention = policy.retention
+        if (login.plan?.onDelete ?? retention.onDelete) == .flag && !stored(retention.flagKeyword) {
+            return .permanent("Backend cannot keep the deletion mark.",
+                              log: "retention.on_delete flag needs the keyword \(retention.flagKeyword), which the backend does not store (PERMANENTFLAGS (\(flags.joined(separator: " "))))")
+        }
+        if policy.visible == .notPopped && !stored(policy.retrievedKeyword) {
+            return .permanent("Backend cannot keep the retrieval mark.",
+                              log: "visible: not_popped needs the keyword \(policy.retrievedKeyword), which the backend does not store (PERMANENTFLAGS (\(flags.joined(separator: " "))))")
+        }
+        return nil
     }
 
     /// The login's OK listed no capabilities: CAPABILITY asks. Behind SELECT and FETCH already in flight
@@ -459,10 +506,10 @@ extension GatewaySession {
     var effectiveOnDelete: RetentionPolicy.OnDelete? {
         let uidplus = capabilities.contains(Capability.uidPlus)
         let move = capabilities.contains(Capability.move)
-        switch settings.retention.onDelete {
+        switch policy.retention.onDelete {
         case .expunge: return uidplus ? .expunge : (move ? .move : nil)
         case .move: return (move || uidplus) ? .move : nil
-        case .flag, .keep: return settings.retention.onDelete
+        case .flag, .keep: return policy.retention.onDelete
         }
     }
 
@@ -470,18 +517,19 @@ extension GatewaySession {
     /// backend that cannot carry out the policy safely fails the login, whatever is still in flight.
     mutating func decideRetentionPlan() -> [SessionAction] {
         guard case .login(var login) = phase else { return [] }
-        guard let policy = effectiveOnDelete else {
-            return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(settings.retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
+        let retention = policy.retention
+        guard let onDelete = effectiveOnDelete else {
+            return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
         }
-        if policy == .move && Self.sameMailbox(settings.retention.moveTo, settings.mailbox) {
+        if onDelete == .move && Self.sameMailbox(retention.moveTo, settings.mailbox) {
             // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
-            return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(settings.retention.moveTo), which is the maildrop itself"))
+            return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(retention.moveTo), which is the maildrop itself"))
         }
-        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains(Capability.move))
+        login.plan = RetentionPlan(onDelete: onDelete, hasMove: capabilities.contains(Capability.move))
         phase = .login(login)
         var actions: [SessionAction] = []
-        if policy != settings.retention.onDelete {
-            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(settings.retention.moveTo)")))
+        if onDelete != retention.onDelete {
+            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(retention.moveTo)")))
         }
         return actions + continueLogin()
     }
@@ -495,8 +543,7 @@ extension GatewaySession {
 
     mutating func finishLogin() -> [SessionAction] {
         guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
-        let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
-        let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
+        let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hidden: snapshot.hidden)
         snapshot = SnapshotBuilder()
         guard drop.entries.count <= settings.limits.maxMessages else {
             return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(drop.entries.count) messages exceed limits.max_messages"))
@@ -529,8 +576,8 @@ extension GatewaySession {
             return actions + [.sendToClient(response)] + processClientInput()
         }
         authFailures += 1
-        phase = .loginFailed(response: response, close: authFailures >= settings.limits.maxAuthFailures)
-        return actions + [.scheduleTimer(.authFailureDelay, after: settings.authFailureDelay)]
+        phase = .loginFailed(response: response, close: failure.close || authFailures >= settings.limits.maxAuthFailures)
+        return actions + [.scheduleTimer(.authFailureDelay, after: failure.delay ?? settings.authFailureDelay)]
     }
 
     static func authenticationFailure(_ condition: IMAPCondition) -> LoginFailure {

@@ -16,7 +16,7 @@ struct Update: Sendable {
     var steps: [Step]
     var index = 0
     var createdFolder = false
-    var outcome: String
+    var outcome: RetentionOutcome
 }
 
 extension GatewaySession {
@@ -25,40 +25,42 @@ extension GatewaySession {
         let deleted = drop.deletedUIDs
         var steps: [Update.Step] = []
 
-        if settings.retention.onRetrieve == .seen {
-            let retrieved = drop.retrievedUIDs
-            if !retrieved.isEmpty { steps.append(.store(UIDSet(retrieved), flags: ["\\Seen"])) }
-        }
-        var outcome = "none"
+        let policy = self.policy
+        var retrievedFlags: [String] = []
+        if policy.retention.onRetrieve == .seen { retrievedFlags.append("\\Seen") }
+        if policy.visible == .notPopped { retrievedFlags.append(policy.retrievedKeyword) }
+        let retrieved = drop.retrievedUIDs
+        if !retrieved.isEmpty && !retrievedFlags.isEmpty { steps.append(.store(UIDSet(retrieved), flags: retrievedFlags)) }
+        var outcome = RetentionOutcome.none
         if !deleted.isEmpty {
             // The plan was fixed at login; a session without one never got past SELECT.
             guard let plan = retentionPlan else {
-                summary.retention = "failed"
+                summary.retention = .failed
                 return endSession(.backendError, notifyClient: POP3Response.err("Deleted messages could not be removed.", code: .sysTemp))
             }
             let set = UIDSet(deleted)
-            let folder = settings.retention.moveTo
+            let folder = policy.retention.moveTo
             switch plan.onDelete {
             case .expunge:
                 steps += [.store(set, flags: ["\\Deleted"]), .expunge(set)]
-                outcome = "expunged"
+                outcome = .expunged
             case .move:
                 if plan.hasMove {
                     steps += [.store(set, flags: ["\\Seen"]), .move(set, to: folder)]
                 } else {
                     steps += [.store(set, flags: ["\\Seen"]), .copy(set, to: folder), .store(set, flags: ["\\Deleted"]), .expunge(set)]
                 }
-                outcome = "moved"
+                outcome = .moved
             case .flag:
-                steps.append(.store(set, flags: [settings.retention.flagKeyword, "\\Seen"]))
-                outcome = "flagged"
+                steps.append(.store(set, flags: [policy.retention.flagKeyword, "\\Seen"]))
+                outcome = .flagged
             case .keep:
                 steps.append(.store(set, flags: ["\\Seen"]))
-                outcome = "kept"
+                outcome = .kept
             }
         }
         guard !backendLost else {
-            summary.retention = deleted.isEmpty ? "none" : "failed"
+            summary.retention = deleted.isEmpty ? .none : .failed
             return endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost; nothing was changed.", code: .sysTemp))
         }
         phase = .update(Update(steps: steps, outcome: outcome))
@@ -108,7 +110,7 @@ extension GatewaySession {
         case .store, .expunge:
             break
         }
-        summary.retention = "failed"
+        summary.retention = .failed
         return [.log(LogRecord(.error, "retention step failed: \(ASCII.sanitized(Array(condition.text.utf8)))"))]
             + endSession(.backendError, notifyClient: POP3Response.err("Some deleted messages were not removed.", code: .sysTemp))
     }

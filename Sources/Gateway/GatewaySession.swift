@@ -47,6 +47,8 @@ public struct GatewaySession: Sendable {
     /// What QUIT will do, decided once at login from the capabilities the backend had then (set when
     /// the maildrop goes live).
     var retentionPlan: RetentionPlan?
+    /// Where the current login went (set when the router answered): its backend and policy.
+    var route: Route?
     var backendLost = false
 
     // Bookkeeping.
@@ -155,6 +157,8 @@ public struct GatewaySession: Sendable {
             return resumeGeneratedOutput()
         case .authPenaltyLookedUp(let delay):
             return authPenaltyLookedUp(delay)
+        case .routeResolved(let decision):
+            return routeResolved(decision)
         case .shutdownRequested:
             shuttingDown = true
             return []
@@ -163,6 +167,10 @@ public struct GatewaySession: Sendable {
             return endSession(.shutdown, notifyClient: isWaitingForCommand ? Self.shuttingDownResponse : nil)
         }
     }
+
+    /// What this session does with the mailbox: its route's policy (the default until one is resolved,
+    /// which only matters to code that never runs before login).
+    var policy: SessionPolicy { route?.policy ?? SessionPolicy() }
 
     /// True when the next client line may be processed.
     var isWaitingForCommand: Bool {
@@ -520,7 +528,7 @@ public struct GatewaySession: Sendable {
         case .retrieve, .top:
             return actions + endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost.", code: .sysTemp))
         case .update:
-            summary.retention = "failed"
+            summary.retention = .failed
             return actions + endSession(.backendError, notifyClient: POP3Response.err("Backend connection lost; some deleted messages were not removed.", code: .sysTemp))
         case .transaction, .listing:
             // Nobody is waiting: the next command gets the error.
@@ -539,4 +547,6 @@ public struct GatewaySession: Sendable {
 extension GatewaySession {
     /// The user name the client gave (for log metadata); never the password.
     public var currentUser: String? { summary.user }
+    /// The route the current login took, once resolved.
+    public var routeName: String? { route?.name }
 }

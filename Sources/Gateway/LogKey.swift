@@ -6,6 +6,10 @@ public enum LogKey {
     public static let client = "client"
     public static let listener = "listener"
     public static let backend = "backend"
+    /// The route a login took: `default`, a domain, a `user ~ pattern`, `auth_http`.
+    public static let route = "route"
+    /// The policy of that route.
+    public static let policy = "policy"
     public static let tls = "tls"
     public static let error = "error"
     public static let address = "address"

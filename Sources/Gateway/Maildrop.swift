@@ -73,11 +73,10 @@ public struct Maildrop: Sendable, Equatable {
         return count
     }
 
-    /// Builds the snapshot from the `UID FETCH 1:* (UID RFC822.SIZE FLAGS)` answer.
-    ///
-    /// Left out: messages another client flagged `\Deleted` (webmail deleted them, POP3 no longer offers
-    /// them) and, when given, messages carrying the retention keyword of `flag` mode.
-    public static func snapshot(_ fetched: [FetchedSummary], uidValidity: UIDValidity, hiddenKeyword: String?) -> Maildrop {
+    /// Builds the snapshot from the `UID FETCH 1:* (UID RFC822.SIZE FLAGS)` answer, leaving out what
+    /// `hidden` says (messages another client flagged `\Deleted` are always left out: webmail deleted
+    /// them, POP3 no longer offers them).
+    public static func snapshot(_ fetched: [FetchedSummary], uidValidity: UIDValidity, hidden: Hidden = Hidden()) -> Maildrop {
         var entries: [Entry] = []
         entries.reserveCapacity(fetched.count)
         // Backends answer `UID FETCH 1:*` in UID order: then there is nothing to sort and, UIDs being
@@ -87,19 +86,38 @@ public struct Maildrop: Sendable, Equatable {
         for item in inOrder ? fetched : fetched.sorted(by: { $0.uid < $1.uid }) {
             if item.uid == previous { continue }
             previous = item.uid
-            if isHidden(item.flags, keyword: hiddenKeyword) { continue }
+            if item.flags.contains(where: hidden.hides) { continue }
             entries.append(Entry(uid: item.uid, size: item.size))
         }
         return Maildrop(entries: entries, uidValidity: uidValidity)
     }
 
-    /// `\Deleted` or the retention keyword, in any case (RFC 3501 §2.3.2), without lower-cased copies.
-    static func isHidden(_ flags: [String], keyword: String?) -> Bool {
-        flags.contains { hides($0, keyword: keyword) }
-    }
+    /// The flags that keep a message out of the maildrop, compared in any case (RFC 3501 §2.3.2)
+    /// without lower-cased copies: `\Deleted` always, and what the session's policy adds.
+    public struct Hidden: Sendable, Equatable {
+        /// `on_delete: flag`'s keyword, `visible: not_popped`'s keyword.
+        public var keywords: [String]
+        /// `visible: unseen`.
+        public var seen: Bool
 
-    static func hides(_ flag: String, keyword: String?) -> Bool {
-        ASCII.equalsIgnoringCase(flag.utf8, "\\Deleted".utf8) || keyword.map { ASCII.equalsIgnoringCase(flag.utf8, $0.utf8) } == true
+        public init(keywords: [String] = [], seen: Bool = false) {
+            self.keywords = keywords
+            self.seen = seen
+        }
+
+        public init(_ policy: SessionPolicy) {
+            var keywords: [String] = []
+            if policy.retention.onDelete == .flag { keywords.append(policy.retention.flagKeyword) }
+            if policy.visible == .notPopped { keywords.append(policy.retrievedKeyword) }
+            self.init(keywords: keywords, seen: policy.visible == .unseen)
+        }
+
+        public func hides(_ flag: String) -> Bool {
+            let bytes = flag.utf8
+            if ASCII.equalsIgnoringCase(bytes, "\\Deleted".utf8) { return true }
+            if seen && ASCII.equalsIgnoringCase(bytes, "\\Seen".utf8) { return true }
+            return keywords.contains { ASCII.equalsIgnoringCase(bytes, $0.utf8) }
+        }
     }
 }
 

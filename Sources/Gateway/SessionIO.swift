@@ -23,6 +23,8 @@ public enum SessionEvent: Sendable {
     /// The answer to `.lookUpAuthPenalty`: how long this client's address must wait before its login
     /// reaches the backend (zero without recent failures).
     case authPenaltyLookedUp(Duration)
+    /// The answer to `.resolveRoute`: where this login goes, or why it goes nowhere.
+    case routeResolved(RouteDecision)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -58,7 +60,12 @@ public enum SessionAction: Sendable, Equatable {
     case recordAuthFailure
     /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
     case recordAuthSuccess
-    case connectBackend
+    /// Ask the daemon's router where this login goes (static routes or the `auth_http` service);
+    /// answered with `.routeResolved`. Carries the password for a routing service that authenticates.
+    case resolveRoute(RouteRequest)
+    /// Open the backend connection (and for `tls: implicit` its TLS session) to the resolved route's
+    /// server; answered with `.backendConnected` or `.backendConnectFailed`.
+    case connectBackend(BackendTarget)
     case sendToBackend([UInt8])
     case startBackendTLS
     /// Flush what was sent, then close the backend connection.
@@ -128,13 +135,27 @@ public struct SessionSummary: Sendable, Equatable {
     public var retrievedBytes: UInt64 = 0
     public var topCount = 0
     public var deleted = 0
-    /// What QUIT did with the DELE'd messages: "expunged", "moved", "flagged", "kept", "failed", "none".
-    public var retention = "none"
+    /// What QUIT did with the DELE'd messages.
+    public var retention: RetentionOutcome = .none
+    /// The route the login took (`Route.name`), nil before one was resolved.
+    public var route: String?
 
     public init(user: String? = nil, ending: Ending = .clientGone) {
         self.user = user
         self.ending = ending
     }
+}
+
+/// What QUIT did with the DELE'd messages, as the summary line says it.
+public enum RetentionOutcome: String, Sendable, Equatable {
+    /// Nothing was DELE'd (or the session ended without QUIT).
+    case none
+    case expunged
+    case moved
+    case flagged
+    case kept
+    /// Some step failed, or the session ended before it could run: the client was told `-ERR`.
+    case failed
 }
 
 /// Who is connected, as the backend should hear it in an IMAP `ID` (RFC 2971; the `x-` keys are the

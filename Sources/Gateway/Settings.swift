@@ -1,52 +1,35 @@
 /// What the translation needs to know, already validated. Built by `Config`
-/// from the YAML file; tests build it directly.
+/// from the YAML file; tests build it directly. Where a login goes and what its session does with the
+/// mailbox (backend, TLS to it, retention, visibility) is per login: a `Route` (Route.swift).
 public struct GatewaySettings: Sendable, Equatable {
     /// The IMAP folder that is the POP3 maildrop.
     public var mailbox: String
     public var uidlFormat: UIDLFormat
-    public var retention: RetentionPolicy
     /// RFC 1939 §3: at least 10 minutes.
     public var idleTimeout: Duration
     /// How long one backend round trip (connect, greeting, a command) may take.
     public var backendTimeout: Duration
     /// Delay before answering a failed login, so the gateway is no fast password oracle.
     public var authFailureDelay: Duration
-    /// The backend connection is `tls: none` by explicit choice, so credentials
-    /// may cross it in the clear.
-    public var backendPlaintextAllowed: Bool
-    /// Backend `tls: starttls`: the machine issues STARTTLS before logging in.
-    public var backendStartTLS: Bool
     /// From accept to a successful login, TLS handshake included; then the connection is closed.
     public var loginTimeout: Duration
-    /// Send an IMAP `ID` with the client's address before logging in (RFC 2971), when the backend
-    /// advertises `ID`: a backend that trusts the gateway (Dovecot's `login_trusted_networks`) then logs
-    /// and penalises the real client instead of the gateway.
-    public var forwardClient: Bool
     public var limits: Limits
 
     public init(
         mailbox: String = "INBOX",
         uidlFormat: UIDLFormat = .dovecotDefault,
-        retention: RetentionPolicy = RetentionPolicy(),
         idleTimeout: Duration = .seconds(600),
         backendTimeout: Duration = .seconds(30),
         authFailureDelay: Duration = .seconds(2),
-        backendPlaintextAllowed: Bool = false,
-        backendStartTLS: Bool = false,
         loginTimeout: Duration = .seconds(60),
-        forwardClient: Bool = true,
         limits: Limits = Limits()
     ) {
         self.mailbox = mailbox
         self.uidlFormat = uidlFormat
-        self.retention = retention
         self.idleTimeout = idleTimeout
         self.backendTimeout = backendTimeout
         self.authFailureDelay = authFailureDelay
-        self.backendPlaintextAllowed = backendPlaintextAllowed
-        self.backendStartTLS = backendStartTLS
         self.loginTimeout = loginTimeout
-        self.forwardClient = forwardClient
         self.limits = limits
     }
 

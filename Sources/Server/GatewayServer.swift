@@ -15,24 +15,47 @@ struct ServerEnvironment: Sendable {
     let stats: ServerStats
     /// Per-client state that outlives sessions (connection counts, auth penalties): one for the daemon.
     let clients: ClientRegistry
+    /// The `auth_http` client, one for the daemon (its pending count and cache outlive reloads).
+    let authHTTP: AuthHTTPClient
     let serverTLS: TLSContext?
-    let backendTLS: TLSContext?
+    /// One client context per distinct (ca_file, verify_certificate) among the backends that use TLS.
+    let backendTLS: [BackendTLSKey: TLSContext]
 
-    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry) throws {
+    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry, authHTTP: AuthHTTPClient) throws {
         self.config = config
         self.stats = stats
         self.clients = clients
+        self.authHTTP = authHTTP
         if let tls = config.tls {
             serverTLS = try TLSContext.server(certificateChainFile: tls.certificate, privateKeyFile: tls.key)
         } else {
             serverTLS = nil
         }
-        switch config.backend.tls {
-        case .none:
-            backendTLS = nil
-        case .starttls, .implicit:
-            backendTLS = try TLSContext.client(caFile: config.backend.caFile, verifyPeer: config.backend.verifyCertificate)
+        var contexts: [BackendTLSKey: TLSContext] = [:]
+        let backends = [config.backend] + config.routes.entries.map(\.route.backend)
+        for backend in backends where backend.tls != .none {
+            let key = BackendTLSKey(backend)
+            if contexts[key] == nil {
+                contexts[key] = try TLSContext.client(caFile: backend.caFile, verifyPeer: backend.verifyCertificate)
+            }
         }
+        backendTLS = contexts
+    }
+
+    /// The TLS context for connections to `backend`; nil when none was built for its settings.
+    func backendTLSContext(for backend: BackendTarget) -> TLSContext? {
+        backendTLS[BackendTLSKey(backend)]
+    }
+}
+
+/// What a backend TLS client context depends on.
+struct BackendTLSKey: Hashable, Sendable {
+    var caFile: String?
+    var verify: Bool
+
+    init(_ backend: BackendTarget) {
+        caFile = backend.caFile
+        verify = backend.verifyCertificate
     }
 }
 
@@ -62,11 +85,13 @@ public final class GatewayServer: @unchecked Sendable {
     private var stopping = false
     public let stats = ServerStats()
     private let clients: ClientRegistry
+    /// On its own event loop: a slow routing service never holds up a session loop.
+    private let authHTTP = AuthHTTPClient(loop: EventLoopGroup(loopCount: 1).loops[0])
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
         do {
-            environment = try ServerEnvironment(config: config, stats: stats, clients: clients)
+            environment = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -130,7 +155,7 @@ public final class GatewayServer: @unchecked Sendable {
     public func reload(config: PopGateConfig) throws {
         let new: ServerEnvironment
         do {
-            new = try ServerEnvironment(config: config, stats: stats, clients: clients)
+            new = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP)
         } catch {
             throw ServerError.tls("\(error)")
         }

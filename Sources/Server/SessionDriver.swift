@@ -2,6 +2,7 @@ import Config
 import FrontDoor
 import Gateway
 import Logging
+import Routing
 import TLS
 import Transport
 
@@ -35,6 +36,8 @@ final class SessionDriver: @unchecked Sendable {
     /// Bumped by every connect and every close of the backend: a connect that completes for an attempt
     /// the machine already gave up on must not become the current backend link.
     private var backendAttempt = 0
+    /// The server the current backend connection goes to (the route's).
+    private var backendTarget: BackendTarget?
 
     init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
         self.id = id
@@ -174,8 +177,10 @@ final class SessionDriver: @unchecked Sendable {
             client.connection.pauseReading()
         case .resumeClientInput:
             client.connection.resumeReading()
-        case .connectBackend:
-            connectBackend()
+        case .resolveRoute(let request):
+            resolveRoute(request)
+        case .connectBackend(let target):
+            connectBackend(target)
         case .sendToBackend(let bytes):
             backend?.write(bytes)
         case .startBackendTLS:
@@ -187,7 +192,7 @@ final class SessionDriver: @unchecked Sendable {
                     self.handle(.backendTLSEstablished)
                 }
             }
-            startBackendTLS(on: backend)
+            startBackendTLS(on: backend, target: backendTarget)
         case .closeBackend:
             backendAttempt += 1
             backend?.close()
@@ -231,12 +236,57 @@ final class SessionDriver: @unchecked Sendable {
         handle(.timerFired(timer))
     }
 
-    private func connectBackend() {
-        let backendConfig = environment.config.backend
+    /// The static table answers at once; the answer still arrives as an event, as a routing service's
+    /// does, so the machine sees one shape.
+    private func resolveRoute(_ request: RouteRequest) {
+        let config = environment.config
+        if let settings = config.authHTTP {
+            environment.authHTTP.resolve(request, settings: settings) { [weak self] result in
+                guard let self else { return }
+                let decision = Self.decision(result, config: config)
+                self.loop.execute { self.handle(.routeResolved(decision)) }
+            }
+            return
+        }
+        if let route = config.routes.route(for: request.user) {
+            handle(.routeResolved(.route(route)))
+        } else {
+            handle(.routeResolved(.noRoute))
+        }
+    }
+
+    /// An `auth_http` answer as a route: its server and port with the top-level backend's TLS settings,
+    /// its policy (`Auth-Policy`, a PopGate extension) or the default one.
+    static func decision(_ result: Result<AuthHTTP.Answer, AuthHTTPFailure>, config: PopGateConfig) -> RouteDecision {
+        switch result {
+        case .failure(let failure):
+            return .unavailable(reason: "auth_http: \(failure)")
+        case .success(.invalid(let why)):
+            return .unavailable(reason: "auth_http: \(why)")
+        case .success(.refused(let text, let wait)):
+            return .refused(text: text, wait: wait)
+        case .success(.ok(let server, let port, let user, let password, let policyName)):
+            var policy = config.defaultPolicy
+            if let policyName {
+                guard let named = config.policies[policyName] else {
+                    return .unavailable(reason: "auth_http: Auth-Policy \(policyName) is not in policies")
+                }
+                policy = named
+            }
+            var backend = config.backend
+            backend.host = server
+            backend.port = port
+            return .route(Route(name: "auth_http", backend: backend, policy: policy, user: user, password: password))
+        }
+    }
+
+    private func connectBackend(_ backendConfig: BackendTarget) {
         if let user = machine.currentUser {
             logger[metadataKey: LogKey.user] = .string(user)
         }
-        logger[metadataKey: LogKey.backend] = .string("\(backendConfig.host):\(backendConfig.port)")
+        backendTarget = backendConfig
+        logger[metadataKey: LogKey.backend] = .string(backendConfig.address)
+        if let route = machine.routeName { logger[metadataKey: LogKey.route] = .string(route) }
         backendAttempt += 1
         let attempt = backendAttempt
         Connection.connect(host: backendConfig.host, port: backendConfig.port, loop: loop, timeout: environment.config.gateway.backendTimeout) { [weak self] result in
@@ -267,7 +317,7 @@ final class SessionDriver: @unchecked Sendable {
                             self.handle(.backendConnected(encrypted: true))
                         }
                     }
-                    self.startBackendTLS(on: channel)
+                    self.startBackendTLS(on: channel, target: backendConfig)
                 } else {
                     self.handle(.backendConnected(encrypted: false))
                 }
@@ -275,13 +325,12 @@ final class SessionDriver: @unchecked Sendable {
         }
     }
 
-    private func startBackendTLS(on channel: Channel) {
-        guard let context = environment.backendTLS else {
+    private func startBackendTLS(on channel: Channel, target: BackendTarget?) {
+        guard let target, let context = environment.backendTLSContext(for: target) else {
             handle(.backendTLSFailed(reason: "no backend TLS context"))
             return
         }
-        let backendConfig = environment.config.backend
-        channel.startTLS(context: context, serverName: backendConfig.serverName ?? backendConfig.host)
+        channel.startTLS(context: context, serverName: target.effectiveServerName)
     }
 
     /// The one line per session an operator greps for. The message carries everything (journalctl shows
@@ -298,14 +347,14 @@ final class SessionDriver: @unchecked Sendable {
             LogKey.retrievedBytes: .stringConvertible(summary.retrievedBytes),
             LogKey.top: .stringConvertible(summary.topCount),
             LogKey.deleted: .stringConvertible(summary.deleted),
-            LogKey.retention: .string(summary.retention),
+            LogKey.retention: .string(summary.retention.rawValue),
             LogKey.duration: .string(format3(seconds)),
             LogKey.tls: .string(tls),
         ]
         let client = client.connection.peerAddress?.description ?? "unknown"
         let message = "session ended: user=\(summary.user ?? "-") client=\(client) listener=\(listener.name) tls=\(tls) "
             + "ending=\(summary.ending.rawValue) listed=\(summary.listed) retrieved=\(summary.retrieved)/\(summary.retrievedBytes)B "
-            + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention) duration=\(format3(seconds))s"
+            + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention.rawValue) duration=\(format3(seconds))s"
         logger.info("\(message)", metadata: metadata)
     }
 

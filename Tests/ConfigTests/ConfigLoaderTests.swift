@@ -1,5 +1,6 @@
 import Foundation
 import Gateway
+import Routing
 import XCTest
 
 @testable import Config
@@ -85,13 +86,11 @@ final class ConfigLoaderTests: XCTestCase {
             gateway: GatewaySettings(
                 mailbox: "Mail/POP",
                 uidlFormat: try UIDLFormat(parsing: "u%uv%08xv"),
-                retention: RetentionPolicy(onRetrieve: .none, onDelete: .move, moveTo: "Archive/POP", flagKeyword: "$Gone"),
                 idleTimeout: .seconds(900),
                 backendTimeout: .milliseconds(1500),
-                authFailureDelay: .zero,
-                backendPlaintextAllowed: false,
-                backendStartTLS: true
+                authFailureDelay: .zero
             ),
+            defaultPolicy: SessionPolicy(retention: RetentionPolicy(onRetrieve: .none, onDelete: .move, moveTo: "Archive/POP", flagKeyword: "$Gone")),
             logLevel: "debug"
         )
         XCTAssertEqual(loaded.config, expected)
@@ -113,12 +112,11 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.gateway, GatewaySettings())
         XCTAssertEqual(config.gateway.mailbox, "INBOX")
         XCTAssertEqual(config.gateway.uidlFormat.description, "%08Xu%08Xv")
-        XCTAssertEqual(config.gateway.retention, RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: "Trash", flagKeyword: "$POP3Deleted"))
+        XCTAssertEqual(config.defaultPolicy, SessionPolicy(name: "default", retention: RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: "Trash", flagKeyword: "$POP3Deleted"), visible: .all))
+        XCTAssertEqual(config.routes.route(for: "alice@example.com"), Route(name: "default", backend: config.backend, policy: config.defaultPolicy))
         XCTAssertEqual(config.gateway.idleTimeout, .seconds(600))
         XCTAssertEqual(config.gateway.backendTimeout, .seconds(30))
         XCTAssertEqual(config.gateway.authFailureDelay, .seconds(2))
-        XCTAssertFalse(config.gateway.backendPlaintextAllowed)
-        XCTAssertFalse(config.gateway.backendStartTLS)
         XCTAssertEqual(config.logLevel, "info")
     }
 
@@ -145,8 +143,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testBackendTLSNoneSetsPlaintextAndWarns() throws {
         let loaded = try ConfigLoader.parse(yaml: minimal + "\n  tls: none")
-        XCTAssertTrue(loaded.config.gateway.backendPlaintextAllowed)
-        XCTAssertFalse(loaded.config.gateway.backendStartTLS)
+        XCTAssertEqual(loaded.config.backend.tls, .none)
         XCTAssertTrue(loaded.warnings.contains(ConfigProblem(
             path: "backend.tls",
             message: "none: passwords cross to the backend in clear text; use only on a trusted network or loopback",
@@ -489,7 +486,7 @@ final class ConfigLoaderTests: XCTestCase {
                        ["retention.flag_keyword: invalid IMAP keyword \"$A B\": only printable ASCII without spaces is allowed (line 9)"])
         for keyword in ["$POP3Deleted", "Junk", "$Label1", "a.b-c_d+e/f:g"] {
             let loaded = try ConfigLoader.parse(yaml: minimal + "\nretention:\n  flag_keyword: '\(keyword)'\n")
-            XCTAssertEqual(loaded.config.gateway.retention.flagKeyword, keyword)
+            XCTAssertEqual(loaded.config.defaultPolicy.retention.flagKeyword, keyword)
         }
     }
 
@@ -705,7 +702,8 @@ final class ConfigLoaderTests: XCTestCase {
         // Every key the loader knows appears in the example.
         for key in ConfigValidator.rootKeys + ConfigValidator.listenerKeys + ConfigValidator.tlsKeys + ConfigValidator.backendKeys
             + ConfigValidator.retentionKeys + ConfigValidator.timeoutKeys + ConfigValidator.authKeys + ConfigValidator.limitKeys
-            + ConfigValidator.logKeys {
+            + ConfigValidator.logKeys + ConfigValidator.policyKeys + ConfigValidator.routeKeys
+            + ConfigValidator.authHTTPKeys {
             XCTAssertTrue(text.contains("\(key):"), key)
         }
     }
@@ -733,7 +731,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.gateway.loginTimeout, .seconds(20))
         XCTAssertEqual(config.gateway.limits.maxAuthFailures, 2)
         XCTAssertEqual(config.gateway.limits.maxMessages, 5000)
-        XCTAssertTrue(config.gateway.forwardClient)
+        XCTAssertTrue(config.backend.forwardClient)
         XCTAssertEqual(config.clientLimits, PopGateConfig.ClientLimits(
             connections: 500, connectionsPerIP: 7, trackedIPs: 1000, outputBuffer: 65536,
             flushTimeout: .seconds(3), failureDelayMax: .seconds(8), penaltyExpiry: .seconds(600)))
@@ -741,7 +739,7 @@ final class ConfigLoaderTests: XCTestCase {
 
     func testForwardClientCanBeTurnedOff() throws {
         let yaml = minimal + "\n  forward_client: false\n"
-        XCTAssertFalse(try ConfigLoader.parse(yaml: yaml).config.gateway.forwardClient)
+        XCTAssertFalse(try ConfigLoader.parse(yaml: yaml).config.backend.forwardClient)
     }
 
     func testBadFrontDoorValuesNameTheirKeys() {

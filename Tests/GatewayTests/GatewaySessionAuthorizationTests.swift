@@ -18,7 +18,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
         t.client("USER alice\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")
         let answer = t.takeClient()
         XCTAssertEqual(answer.components(separatedBy: "\r\n").filter { $0.hasPrefix("-ERR [AUTH] Plaintext authentication disallowed") }.count, 2, answer)
-        XCTAssertFalse(t.contains(.connectBackend))
+        XCTAssertFalse(t.connectsBackend)
     }
 
     func testSTLSDiscardsPipelinedPlaintext() {
@@ -82,7 +82,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "+ \r\n")
         let message = Array("alice\0alice\0p w\"\\ö".utf8)
         t.client(String(decoding: Base64.encode(message), as: UTF8.self) + "\r\n")
-        XCTAssertTrue(t.contains(.connectBackend))
+        XCTAssertTrue(t.connectsBackend)
         t.send(.backendConnected(encrypted: true))
         t.backend(SessionTranscript.greeting)
         XCTAssertEqual(t.takeBackend(), "P1 AUTHENTICATE PLAIN \(String(decoding: Base64.encode(message), as: UTF8.self))\r\nP2 SELECT \"INBOX\"\r\nP3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n")
@@ -114,7 +114,7 @@ final class GatewaySessionAuthorizationTests: XCTestCase {
     }
 
     func testBackendStartTLSBeforeLogin() {
-        var t = SessionTranscript(settings: GatewaySettings(backendStartTLS: true))
+        var t = SessionTranscript(backend: BackendTarget(host: "imap.test", port: 143, tls: .starttls))
         _ = t.takeClient()
         t.client("USER alice\r\nPASS secret\r\n")
         t.send(.backendConnected(encrypted: false))

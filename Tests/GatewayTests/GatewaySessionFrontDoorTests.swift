@@ -126,10 +126,10 @@ final class GatewaySessionFrontDoorTests: XCTestCase {
         t.client("USER alice\r\nPASS wrong\r\n")
         XCTAssertTrue(t.contains(.lookUpAuthPenalty))
         XCTAssertTrue(t.contains(.scheduleTimer(.authPenalty, after: .seconds(4))))
-        XCTAssertFalse(t.contains(.connectBackend), "the backend is not asked during the penalty")
+        XCTAssertFalse(t.connectsBackend, "the backend is not asked during the penalty")
         _ = t.takeActions()
         t.send(.timerFired(.authPenalty))
-        XCTAssertTrue(t.contains(.connectBackend))
+        XCTAssertTrue(t.connectsBackend)
         t.send(.backendConnected(encrypted: true))
         t.backend(SessionTranscript.greeting)
         _ = t.takeBackend()
@@ -180,7 +180,7 @@ final class GatewaySessionFrontDoorTests: XCTestCase {
 
     func testNoIDWhenTurnedOffOrNotAdvertised() {
         let client = ClientContext(address: "203.0.113.7", port: 50812)
-        var off = SessionTranscript(settings: GatewaySettings(forwardClient: false), client: client)
+        var off = SessionTranscript(client: client, backend: BackendTarget(host: "imap.test", port: 993, forwardClient: false))
         _ = off.takeClient()
         off.client("USER alice\r\nPASS secret\r\n")
         off.send(.backendConnected(encrypted: true))
@@ -299,7 +299,7 @@ final class GatewaySessionFrontDoorTests: XCTestCase {
 
     /// The retention plan is fixed at login: a later CAPABILITY without UIDPLUS/MOVE changes nothing.
     func testLaterCapabilitiesDoNotChangeTheRetentionPlan() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         t.logIn(messages: [(1, 5, "")])
         t.backend("* CAPABILITY IMAP4rev1\r\n")
         t.client("DELE 1\r\nQUIT\r\n")
@@ -312,7 +312,7 @@ final class GatewaySessionFrontDoorTests: XCTestCase {
 
     /// `expunge` without UIDPLUS falls back to a move; into the maildrop itself it would delete nothing.
     func testExpungeFallbackIntoTheMaildropIsRefusedAtLogin() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge, moveTo: "inbox")))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge, moveTo: "inbox")))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()

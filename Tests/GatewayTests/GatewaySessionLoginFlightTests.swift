@@ -164,7 +164,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
     /// The login's OK lists capabilities without UIDPLUS or MOVE: `on_delete: expunge` is impossible,
     /// and the login fails although SELECT and FETCH went out and are answered in the same read.
     func testRetentionPlanImpossibleWithSelectAndFetchInFlight() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()
@@ -179,7 +179,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
     /// The login's OK lists no capabilities: CAPABILITY goes behind SELECT and FETCH, and the maildrop
     /// waits for its answer. Without UIDPLUS or MOVE the login fails after the snapshot came in.
     func testCapabilityAskedBehindTheFlightDecidesThePlan() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()
@@ -190,7 +190,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
         t.backend("* CAPABILITY IMAP4rev1 SASL-IR ID\r\nP4 OK Capability completed.\r\n")
         XCTAssertEqual(t.takeClient(), "-ERR [SYS/PERM] Backend cannot delete safely (no UIDPLUS or MOVE).\r\n")
 
-        var ok = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var ok = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         _ = ok.takeClient()
         ok.reachBackend()
         _ = ok.takeBackend()
@@ -206,7 +206,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
 
     /// A plan decided on a link that then broke is not carried into the next login.
     func testAPlanFromABrokenLinkDoesNotCarryOver() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()
@@ -297,7 +297,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
     /// STARTTLS to the backend: the capabilities from before TLS are forgotten, CAPABILITY asks again,
     /// and when its answer shows SASL-IR the rest is one flight.
     func testBackendStartTLSPipelinesFromTheCapabilityAnswer() {
-        var t = SessionTranscript(settings: GatewaySettings(backendStartTLS: true))
+        var t = SessionTranscript(backend: BackendTarget(host: "imap.test", port: 143, tls: .starttls))
         _ = t.takeClient()
         t.client("USER alice\r\nPASS secret\r\n")
         _ = t.takeClient()
@@ -316,7 +316,7 @@ final class GatewaySessionLoginFlightTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
 
         // Without SASL-IR after TLS: the old sequence.
-        var old = SessionTranscript(settings: GatewaySettings(backendStartTLS: true))
+        var old = SessionTranscript(backend: BackendTarget(host: "imap.test", port: 143, tls: .starttls))
         _ = old.takeClient()
         old.client("USER alice\r\nPASS secret\r\n")
         _ = old.takeClient()

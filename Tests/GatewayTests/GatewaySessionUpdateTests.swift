@@ -3,7 +3,7 @@ import XCTest
 
 final class GatewaySessionUpdateTests: XCTestCase {
     func session(_ policy: RetentionPolicy.OnDelete, onRetrieve: RetentionPolicy.OnRetrieve = .seen) -> SessionTranscript {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: onRetrieve, onDelete: policy)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: onRetrieve, onDelete: policy)))
         t.logIn(messages: [(1, 5, ""), (2, 5, ""), (3, 5, "")])
         t.client("RETR 1\r\n")
         t.backend("* 1 FETCH (UID 1 BODY[] {4}\r\nhi\r\n)\r\nP4 OK done\r\n")
@@ -25,7 +25,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
         t.backend("P7 OK Store completed.\r\n")
         XCTAssertEqual(t.takeClient(), "+OK Logging out.\r\n")
         XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
-        XCTAssertEqual(t.ended?.retention, "flagged")
+        XCTAssertEqual(t.ended?.retention, .flagged)
     }
 
     func testExpungePolicyExpungesExactlyTheDeletedUIDs() {
@@ -67,7 +67,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
         _ = t.takeBackend()
         t.send(.backendClosed(reason: "reset"))
         XCTAssertEqual(t.takeClient(), "-ERR [SYS/TEMP] Backend connection lost; some deleted messages were not removed.\r\n")
-        XCTAssertEqual(t.ended?.retention, "failed")
+        XCTAssertEqual(t.ended?.retention, .failed)
     }
 
     func testClientGoneAppliesNothing() {
@@ -76,11 +76,11 @@ final class GatewaySessionUpdateTests: XCTestCase {
         XCTAssertEqual(t.takeBackend(), "Z LOGOUT\r\n")
         XCTAssertEqual(t.ended?.ending, .clientGone)
         XCTAssertEqual(t.ended?.deleted, 2, "the summary counts DELEs even when nothing was applied")
-        XCTAssertEqual(t.ended?.retention, "none")
+        XCTAssertEqual(t.ended?.retention, RetentionOutcome.none)
     }
 
     func testWithoutUIDPLUSExpungeFallsBackToMoveAndNeverSendsPlainExpunge() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: .none, onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: .none, onDelete: .expunge)))
         t.logIn(messages: [(1, 5, "")], loginResponse: "OK [CAPABILITY IMAP4rev1 MOVE] Logged in\r\n")
         XCTAssertTrue(t.actions.contains { if case .log(let r) = $0 { r.message.contains("falls back to move") } else { false } })
         t.client("DELE 1\r\nQUIT\r\n")
@@ -91,7 +91,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
     }
 
     func testWithoutUIDPLUSOrMoveLoginFails() {
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: .expunge)))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()
@@ -133,7 +133,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
 
     func testAHalfClosedClientStillGetsItsPipelinedCommandsCarriedOut() {
         // C: RETR 1 / DELE 1 / QUIT, then shutdown(SHUT_WR): the client still reads the answers.
-        var t = SessionTranscript(settings: GatewaySettings(retention: RetentionPolicy(onRetrieve: .none, onDelete: .keep)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: .none, onDelete: .keep)))
         t.logIn(messages: [(1, 4, "")])
         t.client("RETR 1\r\nDELE 1\r\nQUIT\r\n")
         XCTAssertEqual(t.takeBackend(), "P4 UID FETCH 1 (BODY.PEEK[])\r\n")

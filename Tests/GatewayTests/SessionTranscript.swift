@@ -13,6 +13,12 @@ struct SessionTranscript {
     var actions: [SessionAction] = []
     /// What the daemon's per-client table answers to `.lookUpAuthPenalty`.
     var penalty: Duration = .zero
+    /// What the router answers to `.resolveRoute`.
+    var routeDecision: RouteDecision
+    /// The requests the router got.
+    private(set) var routeRequests: [RouteRequest] = []
+
+    static let backend = BackendTarget(host: "imap.test", port: 993)
     /// Answer `.requestClientWritable` at once, as the driver does for a client that reads; false
     /// plays a client that never reads (the request stays pending).
     var clientReads = true
@@ -20,7 +26,9 @@ struct SessionTranscript {
 
     init(settings: GatewaySettings = GatewaySettings(authFailureDelay: .seconds(2)),
          listener: ListenerContext = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: false),
-         client: ClientContext = ClientContext()) {
+         client: ClientContext = ClientContext(),
+         policy: SessionPolicy = SessionPolicy(), backend: BackendTarget = SessionTranscript.backend) {
+        routeDecision = .route(Route(backend: backend, policy: policy))
         session = GatewaySession(settings: settings, listener: listener, client: client)
         record(session.start())
     }
@@ -36,6 +44,9 @@ struct SessionTranscript {
                 case .sendToClient(let bytes): clientOutput += bytes
                 case .sendToBackend(let bytes): backendOutput += bytes
                 case .lookUpAuthPenalty: replies.append(.authPenaltyLookedUp(penalty))
+                case .resolveRoute(let request):
+                    routeRequests.append(request)
+                    replies.append(.routeResolved(routeDecision))
                 case .requestClientWritable:
                     if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
                 default: break
@@ -74,6 +85,11 @@ struct SessionTranscript {
     }
 
     func contains(_ action: SessionAction) -> Bool { actions.contains(action) }
+
+    /// The machine asked the driver to connect a backend (to any server).
+    var connectsBackend: Bool {
+        actions.contains { if case .connectBackend = $0 { true } else { false } }
+    }
 
     var ended: SessionSummary? {
         for case .sessionEnded(let summary) in actions { return summary }
@@ -114,7 +130,7 @@ struct SessionTranscript {
         client("USER \(user)\r\n")
         XCTAssertEqual(takeClient(), "+OK Send your password.\r\n")
         client("PASS \(password)\r\n")
-        XCTAssertTrue(contains(.connectBackend))
+        XCTAssertTrue(connectsBackend)
         send(.backendConnected(encrypted: true))
         backend(Self.greeting)
         XCTAssertEqual(takeBackend(), Self.loginFlight(user: user, password: password))

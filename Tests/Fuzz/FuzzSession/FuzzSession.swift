@@ -52,12 +52,26 @@ func say(_ text: String) {
 // settings' public fields): its internals change independently of this harness.
 func settings(_ byte: UInt8) -> GatewaySettings {
     var settings = GatewaySettings()
-    settings.retention.onDelete = [.flag, .move, .expunge, .keep][Int(byte & 3)]
-    if byte & 4 != 0 { settings.retention.onRetrieve = .none }
     if byte & 8 != 0 { settings.limits.topChunkSize = 16 }
-    settings.backendStartTLS = byte & 16 != 0
-    settings.backendPlaintextAllowed = byte & 32 != 0
     return settings
+}
+
+/// What the router answers: mostly a route (its backend TLS mode, retention and visibility from the
+/// byte), sometimes a refusal, an outage or no route at all.
+func routeDecision(_ byte: UInt8, _ second: UInt8) -> RouteDecision {
+    switch second & 7 {
+    case 5: return .refused(text: "Go away", wait: .seconds(1))
+    case 6: return .unavailable(reason: "hook down")
+    case 7: return .noRoute
+    default: break
+    }
+    var policy = SessionPolicy()
+    policy.retention.onDelete = [.flag, .move, .expunge, .keep][Int(byte & 3)]
+    if byte & 4 != 0 { policy.retention.onRetrieve = .none }
+    policy.visible = [.all, .unseen, .notPopped, .all][Int((second >> 3) & 3)]
+    let tls: BackendTarget.TLSMode = byte & 16 != 0 ? .starttls : (byte & 32 != 0 ? .none : .implicit)
+    let login: LoginRewrite = second & 32 != 0 ? .stripDomain : .asIs
+    return .route(Route(backend: BackendTarget(host: "imap.test", port: 993, tls: tls), login: login, policy: policy))
 }
 
 let listener = ListenerContext(tlsActive: true, startTLSAvailable: false, plaintextAuthAllowed: true)
@@ -65,8 +79,10 @@ let listener = ListenerContext(tlsActive: true, startTLSAvailable: false, plaint
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     var input = FuzzInput(data, size)
-    let session = GatewaySession(settings: settings(input.byte()), listener: listener)
-    var harness = Harness(input: input, session: session)
+    let first = input.byte()
+    let second = input.byte()
+    let session = GatewaySession(settings: settings(first), listener: listener)
+    var harness = Harness(input: input, session: session, route: routeDecision(first, second))
     harness.run()
     return 0
 }
@@ -74,6 +90,7 @@ public func fuzzSession(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 struct Harness {
     var input: FuzzInput
     var session: GatewaySession
+    var route: RouteDecision
     var client = ClientModel()
     var backend = ScriptedBackend()
     var ended = false
@@ -182,6 +199,8 @@ struct Harness {
                 backend.received(bytes)
             case .connectBackend:
                 backend.reset()
+            case .resolveRoute:
+                replies.append(.routeResolved(route))
             case .sessionEnded:
                 check(index == actions.count - 1, ".sessionEnded is not the last action: \(actions)")
                 ended = true

@@ -72,6 +72,7 @@ class GatewayOptions:
     log_target: str | None = None          # auto | stderr | journal (None: key left out, i.e. auto)
     certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
     key: str | None = None                 # its private key (None: the test PKI's key)
+    extra_yaml: str | None = None          # appended verbatim: policies, routes, routes_file, ...
     # -- the process, not the config file --
     env: dict[str, str] | None = None      # extra environment variables for the process
     launcher: Callable[["Gateway", list[str]], list[str]] | None = None   # (gw, popgate argv) -> argv to run
@@ -141,7 +142,10 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
     lines += ["log:", f"  level: {opts.log_level}"]
     if opts.log_target is not None:
         lines.append(f"  target: {opts.log_target}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if opts.extra_yaml:
+        text += opts.extra_yaml.rstrip("\n") + "\n"
+    return text
 
 
 class Gateway(EndpointMixin):
