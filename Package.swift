@@ -38,7 +38,7 @@ let package = Package(
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "FrontDoor", "Routing", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "IMAP", "FrontDoor", "Routing", "TLS", "Transport", "Config",
             .product(name: "Logging", package: "swift-log"),
         ]),
 

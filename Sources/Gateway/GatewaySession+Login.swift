@@ -32,6 +32,8 @@ struct Login: Sendable {
     /// What the client gave; the backend gets them after the route's rewrites.
     var credentials: SASLPlain
     var step: Step = .penalty
+    /// Recent mode: the maildrop is the messages received since the route's `recentSince`.
+    var recent = false
     var encrypted = false
     var startTLSDone = false
     /// AUTHENTICATE PLAIN without SASL-IR: the payload waits for the continuation request.
@@ -61,6 +63,8 @@ struct SentStep: Sendable, Equatable {
 struct SnapshotBuilder: Sendable {
     /// What the session's policy leaves out of the maildrop: only these flags are kept per message.
     var hidden = Maildrop.Hidden()
+    /// Recent mode: messages that arrived before this day are left out.
+    var since: IMAPDay?
     /// The login waits for the snapshot FETCH's answer (`Login.step == .snapshot`); kept in step with the
     /// phase by `GatewaySession.phase`'s observer.
     var collecting = false
@@ -76,6 +80,7 @@ struct PartialSummary: Sendable {
     var size: UInt64?
     /// Only the flags the snapshot decides on (`\Deleted`, the retention keyword), not the whole list.
     var flags: [String] = []
+    var day: IMAPDay?
 }
 
 /// What QUIT does with DELE'd messages, fixed at login: a capability list the backend sends later
@@ -113,9 +118,27 @@ extension GatewaySession {
     /// A login starts by asking how long this client's address must wait: the penalty comes before the
     /// backend is asked, so a brute-forcer who gives up early learns nothing and costs the backend nothing.
     mutating func beginLogin(_ credentials: SASLPlain) -> [SessionAction] {
+        var credentials = credentials
+        // Recent mode (Gmail's): `recent:alice@example.com` lists the last 30 days, popped or not.
+        let recent = Self.recentPrefix(of: credentials.authenticationIdentity)
+        if recent {
+            let user = String(credentials.authenticationIdentity.dropFirst(Self.recentModePrefix.count))
+            if credentials.authorizationIdentity == credentials.authenticationIdentity { credentials.authorizationIdentity = user }
+            credentials.authenticationIdentity = user
+        }
         summary.user = credentials.authenticationIdentity
-        phase = .login(Login(credentials: credentials))
+        var login = Login(credentials: credentials)
+        login.recent = recent
+        phase = .login(login)
         return [.lookUpAuthPenalty]
+    }
+
+    /// The login prefix of recent mode.
+    public static let recentModePrefix = "recent:"
+
+    static func recentPrefix(of user: String) -> Bool {
+        let prefix = recentModePrefix.utf8
+        return user.utf8.count > prefix.count && ASCII.equalsIgnoringCase(user.utf8.prefix(prefix.count), prefix)
     }
 
     mutating func authPenaltyLookedUp(_ delay: Duration) -> [SessionAction] {
@@ -139,7 +162,7 @@ extension GatewaySession {
         login.step = .routing
         phase = .login(login)
         let request = RouteRequest(user: login.credentials.authenticationIdentity, password: login.credentials.password,
-                                   attempt: authFailures + 1, clientAddress: client.address)
+                                   attempt: authFailures + 1, clientAddress: client.address, recent: login.recent)
         return [.resolveRoute(request), .scheduleTimer(.backend, after: settings.backendTimeout)]
     }
 
@@ -248,12 +271,26 @@ extension GatewaySession {
         var commands: [(Login.Step, IMAPCommand)] = []
         if login.plan == nil { commands.append((.postLoginCapability, .capability)) }
         if !login.selected { commands.append((.select, .select(mailbox: settings.mailbox))) }
-        if !login.snapshotTaken { commands.append((.snapshot, Self.snapshotFetch)) }
+        if !login.snapshotTaken { commands.append((.snapshot, snapshotFetch(login))) }
         guard !commands.isEmpty else { return finishLogin() }
         return sendLoginFlight(commands)
     }
 
     static let snapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags])
+    /// Recent mode also needs each message's arrival day.
+    static let recentSnapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags, .internalDate])
+
+    func snapshotFetch(_ login: Login) -> IMAPCommand {
+        login.recent && route?.recentSince != nil ? Self.recentSnapshotFetch : Self.snapshotFetch
+    }
+
+    /// What the snapshot leaves out: the policy's hidden flags, and in recent mode only what is
+    /// deleted (a message already popped is listed again if it is recent).
+    func snapshotBuilder(_ login: Login) -> SnapshotBuilder {
+        guard login.recent, let since = route?.recentSince else { return SnapshotBuilder(hidden: Maildrop.Hidden(policy)) }
+        let retention = policy.retention
+        return SnapshotBuilder(hidden: Maildrop.Hidden(keywords: retention.onDelete == .flag ? [retention.flagKeyword] : []), since: since)
+    }
 
     /// A flight as one write: the driver writes each `.sendToBackend` as it comes, so separate actions
     /// would leave as separate TCP segments (and TLS records). Only sends with nothing but timers
@@ -347,9 +384,13 @@ extension GatewaySession {
         case .fetchAttribute(.flags(let flags)):
             let hidden = snapshot.hidden
             snapshot.current?.flags = flags.filter { hidden.hides($0) }
+        case .fetchAttribute(.internalDate(let day)):
+            snapshot.current?.day = day
         case .fetchEnd:
-            // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
-            if let current = snapshot.current, let uid = current.uid, let size = current.size {
+            // Unsolicited FETCH (flag changes) lack the size: not part of the answer. In recent mode a
+            // message older than the window (or without a date) is left out here, before it costs memory.
+            if let current = snapshot.current, let uid = current.uid, let size = current.size,
+               snapshot.since.map({ since in current.day.map { $0 >= since } ?? false }) ?? true {
                 snapshot.fetched.append(FetchedSummary(uid: uid, size: size, flags: current.flags))
             }
             snapshot.current = nil
@@ -419,7 +460,8 @@ extension GatewaySession {
     /// SELECT and the snapshot FETCH go behind the credentials when nothing waits for a continuation
     /// (SASL-IR, or a LOGIN without synchronising literals): a failed login makes them fail harmlessly.
     var afterCredentials: [(Login.Step, IMAPCommand)] {
-        [(.select, .select(mailbox: settings.mailbox)), (.snapshot, Self.snapshotFetch)]
+        guard case .login(let login) = phase else { return [] }
+        return [(.select, .select(mailbox: settings.mailbox)), (.snapshot, snapshotFetch(login))]
     }
 
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
@@ -458,14 +500,14 @@ extension GatewaySession {
             var login = login
             login.selected = true
             phase = .login(login)
-            snapshot = SnapshotBuilder(hidden: Maildrop.Hidden(policy))
+            snapshot = snapshotBuilder(login)
             return continueLogin()
         case .snapshot:
             if condition.status != .ok {
                 // `1:*` on an empty mailbox is fine by RFC 3501, yet some servers refuse it: when SELECT
                 // found no messages, a refused FETCH is an empty snapshot.
                 guard login.exists == 0 else { return loginFailed(.temporary("snapshot FETCH failed: \(condition.text)")) }
-                snapshot = SnapshotBuilder(hidden: Maildrop.Hidden(policy))
+                snapshot = snapshotBuilder(login)
             }
             var login = login
             login.snapshotTaken = true

@@ -1,3 +1,4 @@
+import IMAP
 import Wire
 
 /// An IMAP server a login can be sent to, and how to reach it.
@@ -106,6 +107,9 @@ public struct Route: Sendable, Equatable {
     /// and `Auth-Pass`); applied before `login`.
     public var user: String?
     public var password: Secret?
+    /// Recent mode (`RouteRequest.recent`): the first day of the window, set by the router, which has
+    /// the clock. Nil lists the maildrop as the policy says.
+    public var recentSince: IMAPDay?
 
     public init(name: String = "default", backend: BackendTarget, login: LoginRewrite = .asIs, policy: SessionPolicy = SessionPolicy(), user: String? = nil, password: Secret? = nil) {
         self.name = name
@@ -127,12 +131,15 @@ public struct RouteRequest: Sendable, Equatable {
     /// 1 for the first login on this connection.
     public var attempt: Int
     public var clientAddress: String?
+    /// The client asked for recent mode (`recent:` before the login name, which `user` no longer has).
+    public var recent: Bool
 
     public enum Method: String, Sendable {
         case plain
     }
 
-    public init(user: String, password: Secret, method: Method = .plain, attempt: Int = 1, clientAddress: String? = nil) {
+    public init(user: String, password: Secret, method: Method = .plain, attempt: Int = 1, clientAddress: String? = nil, recent: Bool = false) {
+        self.recent = recent
         self.user = user
         self.password = password
         self.method = method

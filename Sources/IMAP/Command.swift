@@ -18,6 +18,8 @@ public enum FetchItem: Sendable, Equatable {
     case rfc822Size
     /// `FLAGS`
     case flags
+    /// `INTERNALDATE`: when the server received the message.
+    case internalDate
     /// `BODY.PEEK[]` (whole message, no `\Seen` side effect); with `partial`: `BODY.PEEK[]<offset.length>`.
     /// The answer is `BODY[]` or `BODY[]<offset>`.
     case bodyPeek(partial: Partial?)

@@ -106,6 +106,7 @@ public enum IMAPCommandEncoder {
         case .uid: return "UID"
         case .rfc822Size: return "RFC822.SIZE"
         case .flags: return "FLAGS"
+        case .internalDate: return "INTERNALDATE"
         case .bodyPeek(let partial?): return "BODY.PEEK[]<\(partial.offset).\(partial.length)>"
         case .bodyPeek(nil): return "BODY.PEEK[]"
         }

@@ -57,6 +57,11 @@ extension IMAPResponseParser {
             guard let flags = try reader.readFlagList() else { return try needMoreInLine() }
             commit(reader)
             return .emit(.fetchAttribute(.flags(flags)))
+        case (.internalDate?, nil):
+            guard let text = try reader.readQuoted() else { return try needMoreInLine() }
+            guard let day = IMAPDay(imapDate: text) else { throw reader.malformed("INTERNALDATE \"\(ASCII.sanitized(text, limit: 40))\"") }
+            commit(reader)
+            return .emit(.fetchAttribute(.internalDate(day)))
         default:
             let name = head.section.map { "\(head.name)[\($0)]" } ?? head.name
             // From here on the bytes are only skipped, so they may be consumed as they are scanned.
@@ -91,7 +96,7 @@ extension IMAPResponseParser {
 
     /// The FETCH items the gateway decodes, matched case-insensitively on the bytes.
     enum KnownItem {
-        case uid, rfc822Size, flags, body
+        case uid, rfc822Size, flags, body, internalDate
 
         init?(_ bytes: ArraySlice<UInt8>) {
             let candidate: KnownItem
@@ -100,6 +105,7 @@ extension IMAPResponseParser {
             case 4: candidate = .body
             case 5: candidate = .flags
             case 11: candidate = .rfc822Size
+            case 12: candidate = .internalDate
             default: return nil
             }
             guard candidate.upperCaseName.withUTF8Buffer({ ASCII.equalsIgnoringCase(bytes, $0) }) else { return nil }
@@ -115,6 +121,7 @@ extension IMAPResponseParser {
             case .rfc822Size: "RFC822.SIZE"
             case .flags: "FLAGS"
             case .body: "BODY"
+            case .internalDate: "INTERNALDATE"
             }
         }
     }

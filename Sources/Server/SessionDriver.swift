@@ -1,6 +1,8 @@
 import Config
 import FrontDoor
 import Gateway
+import Glibc
+import IMAP
 import Logging
 import Routing
 import TLS
@@ -243,16 +245,26 @@ final class SessionDriver: @unchecked Sendable {
         if let settings = config.authHTTP {
             environment.authHTTP.resolve(request, settings: settings) { [weak self] result in
                 guard let self else { return }
-                let decision = Self.decision(result, config: config)
+                let decision = Self.recentWindow(Self.decision(result, config: config), request)
                 self.loop.execute { self.handle(.routeResolved(decision)) }
             }
             return
         }
         if let route = config.routes.route(for: request.user) {
-            handle(.routeResolved(.route(route)))
+            handle(.routeResolved(Self.recentWindow(.route(route), request)))
         } else {
             handle(.routeResolved(.noRoute))
         }
+    }
+
+    /// Recent mode lists what arrived in the last `recentModeDays` days (by the wall clock).
+    static let recentModeDays = 30
+
+    static func recentWindow(_ decision: RouteDecision, _ request: RouteRequest) -> RouteDecision {
+        guard request.recent, case .route(var route) = decision else { return decision }
+        let today = Int(Glibc.time(nil) / 86_400)
+        route.recentSince = IMAPDay(daysSince1970: today - recentModeDays)
+        return .route(route)
     }
 
     /// An `auth_http` answer as a route: its server and port with the top-level backend's TLS settings,

@@ -193,3 +193,42 @@ final class GatewaySessionVisibilityTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "-ERR [SYS/PERM] Backend cannot keep the retrieval mark.\r\n")
     }
 }
+
+/// Recent mode: `recent:` before the login lists the messages that arrived since the router's
+/// window start, popped or not.
+final class GatewaySessionRecentModeTests: XCTestCase {
+    func testRecentPrefixIsStrippedAndTheWindowApplies() {
+        var t = SessionTranscript(policy: SessionPolicy(visible: .notPopped))
+        var route = Route(backend: SessionTranscript.backend, policy: SessionPolicy(visible: .notPopped))
+        route.recentSince = IMAPDay(year: 2026, month: 11, day: 1)
+        t.routeDecision = .route(route)
+        _ = t.takeClient()
+        t.reachBackend("USER Recent:alice@example.com\r\nPASS secret\r\n")
+        XCTAssertEqual(t.routeRequests.first?.user, "alice@example.com")
+        XCTAssertEqual(t.routeRequests.first?.recent, true)
+        let payload = String(decoding: Base64.encode(Array("\0alice@example.com\0secret".utf8)), as: UTF8.self)
+        XCTAssertEqual(t.takeBackend(), "P1 AUTHENTICATE PLAIN \(payload)\r\nP2 SELECT \"INBOX\"\r\nP3 UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)\r\n")
+        t.backend("P1 " + SessionTranscript.loggedIn + SessionTranscript.selected(exists: 4))
+        t.backend("""
+            * 1 FETCH (UID 1 RFC822.SIZE 10 FLAGS () INTERNALDATE "31-Oct-2026 23:59:59 +0000")\r
+            * 2 FETCH (UID 2 RFC822.SIZE 20 FLAGS (\\Seen $POP3Retrieved) INTERNALDATE " 1-Nov-2026 00:00:00 +0100")\r
+            * 3 FETCH (UID 3 RFC822.SIZE 30 FLAGS ($POP3Deleted) INTERNALDATE "20-Nov-2026 10:00:00 +0000")\r
+            * 4 FETCH (UID 4 RFC822.SIZE 40 FLAGS () INTERNALDATE "30-Nov-2026 10:00:00 -0500")\r
+            P3 OK Fetch completed.\r
+
+            """)
+        XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
+        t.client("LIST\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 2 messages:\r\n1 20\r\n2 40\r\n.\r\n",
+                       "the popped message of the window is listed; the older one and the deleted one are not")
+        XCTAssertEqual(t.ended, nil)
+    }
+
+    func testWithoutPrefixNothingChanges() {
+        var t = SessionTranscript()
+        _ = t.takeClient()
+        t.reachBackend("USER recentalice\r\nPASS secret\r\n")
+        XCTAssertEqual(t.routeRequests.first?.recent, false)
+        XCTAssertEqual(t.takeBackend(), SessionTranscript.loginFlight(user: "recentalice"))
+    }
+}

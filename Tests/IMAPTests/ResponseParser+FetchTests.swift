@@ -66,7 +66,7 @@ final class ResponseParserFetchTests: XCTestCase {
             .fetchBegin(SequenceNumber(1)),
             .fetchAttribute(.uid(UID(3))),
             .fetchAttribute(.other(name: "MODSEQ")),
-            .fetchAttribute(.other(name: "INTERNALDATE")),
+            .fetchAttribute(.internalDate(IMAPDay(year: 1996, month: 7, day: 17)!)),
             .fetchBodyBegin(section: "", origin: nil, size: 0),
             .fetchBodyEnd,
             .fetchEnd,

@@ -67,7 +67,7 @@ final class ResponseParserDripFeedTests: XCTestCase {
             .fetchEnd,
             .fetchBegin(SequenceNumber(2)), .fetchAttribute(.flags(["\\Seen"])), .fetchAttribute(.uid(UID(7))), .fetchEnd,
             .fetchBegin(SequenceNumber(1)), .fetchAttribute(.uid(UID(3))), .fetchAttribute(.other(name: "MODSEQ")),
-            .fetchAttribute(.other(name: "INTERNALDATE")), .fetchBodyBegin(section: "", origin: nil, size: 0), .fetchBodyEnd,
+            .fetchAttribute(.internalDate(IMAPDay(year: 1996, month: 7, day: 17)!)), .fetchBodyBegin(section: "", origin: nil, size: 0), .fetchBodyEnd,
             .fetchEnd,
             .fetchBegin(SequenceNumber(2)), .fetchAttribute(.uid(UID(7))), .fetchAttribute(.other(name: "ENVELOPE")),
             .fetchBodyBegin(section: "", origin: 0, size: 5), .fetchBodyBytes(Array("hello".utf8)), .fetchBodyEnd,

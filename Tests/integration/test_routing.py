@@ -158,3 +158,30 @@ def test_unseen_hides_mail_read_in_webmail(gateway, mailbox):
     assert b"Subject: new" in body
     assert p.command("STAT").startswith(b"+OK 1 ")
     p.quit()
+
+
+def test_recent_mode_lists_the_last_30_days_popped_or_not(gateway, mailbox):
+    """`recent:user` (Gmail's recent mode) against real Dovecot: INTERNALDATE decides, not
+    $POP3Retrieved; a normal login of the same user still hides what was popped."""
+    import imaplib
+    old = msg("two months old")
+    popped = msg("popped last week")
+    fresh = msg("new")
+    imap = imaplib.IMAP4("127.0.0.1", mailbox.imap.port)
+    imap.login(mailbox.user, mailbox.password)
+    now = time.time()
+    imap.append("INBOX", None, imaplib.Time2Internaldate(now - 60 * 86400), old)
+    imap.append("INBOX", "($POP3Retrieved \\Seen)", imaplib.Time2Internaldate(now - 7 * 86400), popped)
+    imap.append("INBOX", None, imaplib.Time2Internaldate(now - 60), fresh)
+    imap.logout()
+    gw = gateway(extra_yaml="policy: gmail\npolicies:\n  gmail:\n    visible: not_popped\n")
+
+    p = gw.login(f"recent:{mailbox.user}", mailbox.password)
+    subjects = [p.multi(f"TOP {i} 0")[1].split(b"\r\n")[2] for i in (1, 2)]
+    assert subjects == [b"Subject: popped last week", b"Subject: new"]
+    assert p.command("STAT").startswith(b"+OK 2 ")
+    p.quit()
+
+    p = gw.login(mailbox.user, mailbox.password)
+    assert p.command("STAT").startswith(b"+OK 2 "), "normal mode: the old one and the new one, not the popped one"
+    p.quit()
