@@ -7,6 +7,7 @@
 #   make bench   release build, then PopGate vs Dovecot's own POP3 vs Dovecot's POP3 over imapc, side by side
 #                (Tests/bench, BENCHMARKS.md; ~15 min, incl. 10,000 idle sessions; not part of `make test`)
 #   make bench-quick   the same with small sizes and one run (< 2 min): does the bench still work?
+#   make bench-routes   route lookup time from 10 to 100,000 domains, next to a first-match scan (~2 min)
 #   make front-door-report   every front-door attack against a real popgate + Dovecot, measured (~2-5 min;
 #                BASELINE=old/popgate adds an older binary side by side; not part of `make test`)
 #   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
@@ -26,7 +27,7 @@ PYTEST_ARGS ?= -q
 FUZZ_SECONDS ?= 300
 
 .PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench bench-quick front-door-report \
-	fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
+	bench-routes fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
 
 all: build
 
@@ -117,6 +118,11 @@ bench: deps
 bench-quick: deps
 	$(SWIFT) build -c release --scratch-path $(RELEASE_SCRATCH)
 	$(PYTHON) Tests/bench/bench.py --popgate "$(POPGATE_BIN)" --quick $(BENCH_ARGS)
+
+# Route lookup time from 10 to 100,000 domains, PopGate's table vs a first-match scan (Tests/bench/RouteBench).
+bench-routes:
+	POPGATE_BENCH=1 $(SWIFT) build -c release --scratch-path .build-bench --product RouteBench
+	.build-bench/release/RouteBench
 
 # A report, not a test: the issue-6 attacks with RSS, fds, CPU, the other client's latency and the
 # mailbox afterwards, as a Markdown table (Tests/bench/README.md). BASELINE=path/to/old/popgate adds

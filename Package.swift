@@ -63,6 +63,11 @@ let package = Package(
     swiftLanguageModes: [.v6]
 )
 
+// Benchmarks with their own executable (Tests/bench): declared only when POPGATE_BENCH is set (`make bench-routes`).
+if Context.environment["POPGATE_BENCH"] != nil {
+    package.targets.append(.executableTarget(name: "RouteBench", dependencies: ["Routing", "Gateway"], path: "Tests/bench/RouteBench"))
+}
+
 // libFuzzer targets (Tests/Fuzz/README.md): declared only when POPGATE_FUZZ is set (`make fuzz`), so a
 // plain `swift build`/`swift test` never sees them.
 if Context.environment["POPGATE_FUZZ"] != nil {

@@ -3,6 +3,7 @@ loudly, and `check-config` (config-format.md). PopGate-only."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 import subprocess
 
 import pytest
@@ -101,3 +102,25 @@ def test_raises_its_open_files_soft_limit_to_the_hard_limit(gateway):
                  launcher=lambda gw, argv: ["prlimit", "--nofile=256:8192", "--", *argv])
     assert _open_files_limits(gw.pid) == (8192, 8192)
     gw.wait_for_log(r"open files limit 8192 is below the 20064 that limits\.connections \(10000\) needs")
+
+
+def test_shipped_multi_tenant_example_is_accepted(config_file, pki):
+    """conf/multi-tenant.yaml and its conf/routes.yaml, with the test PKI's files in place of
+    /etc/popgate/tls/*, pass `popgate check-config`; a mistake in the routes file is reported with
+    the routes file's path and line."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    text = (conf / "multi-tenant.yaml").read_text()
+    text = text.replace("/etc/popgate/tls/fullchain.pem", str(pki.fullchain)).replace("/etc/popgate/tls/privkey.pem", str(pki.key))
+    text = text.replace("/etc/ssl/certs/ca-certificates.crt", str(pki.ca_cert))
+    path = config_file("multi-tenant.yaml", text)
+    routes = path.parent / "routes.yaml"
+    routes.write_text((conf / "routes.yaml").read_text())
+    r = check_config(path)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert f"{path}: OK".encode() in r.stdout + r.stderr
+
+    routes.write_text((conf / "routes.yaml").read_text().replace("policy: multi-device", "policy: gold"))
+    r = check_config(path)
+    assert r.returncode != 0
+    out = (r.stdout + r.stderr).decode()
+    assert f"routes_file ({routes}): routes[0].policy: no policy named \"gold\" in policies (line 10 of the routes file)" in out, out
