@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
         // Glue.
-        .target(name: "Config", dependencies: ["Gateway", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Gateway", "IMAP", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
             "Gateway", "POP3", "IMAP", "FrontDoor", "Routing", "TLS", "Transport", "Config",
             .product(name: "Logging", package: "swift-log"),

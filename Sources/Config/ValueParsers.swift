@@ -1,3 +1,5 @@
+import IMAP
+
 /// The scalar syntaxes of `popgate.yaml` that YAML itself does not know:
 /// durations, `host:port` addresses, IMAP atoms, listener names.
 /// Each returns the value or a message saying what is wrong (without the key path).
@@ -84,19 +86,16 @@ enum ValueParsers {
 
     // MARK: Names
 
-    /// RFC 3501 §9: `atom = 1*ATOM-CHAR`; ATOM-CHAR is any CHAR (0x01...0x7F) except
-    /// `(`, `)`, `{`, SP, CTL, `%`, `*`, `"`, `\` and `]`. Returns what is wrong, or nil.
+    /// A configured keyword must be an IMAP atom (`IMAPCommandEncoder.isAtomChar`, the one check the
+    /// encoder uses too) and not a system flag. Returns what is wrong, or nil.
     static func imapAtomProblem(_ text: String) -> String? {
         if text.isEmpty { return "must not be empty" }
         if text.hasPrefix("\\") { return "invalid IMAP keyword \"\(text)\": a keyword, not a system flag like \\Deleted" }
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0x00...0x20, 0x7F...: return "invalid IMAP keyword \"\(text)\": only printable ASCII without spaces is allowed"
-            default: break
+        for scalar in text.unicodeScalars where !(scalar.isASCII && IMAPCommandEncoder.isAtomChar(UInt8(scalar.value))) {
+            if scalar.value <= 0x20 || scalar.value >= 0x7F {
+                return "invalid IMAP keyword \"\(text)\": only printable ASCII without spaces is allowed"
             }
-            if "(){%*\"\\]".unicodeScalars.contains(scalar) {
-                return "invalid IMAP keyword \"\(text)\": \"\(scalar)\" is not allowed in an IMAP atom"
-            }
+            return "invalid IMAP keyword \"\(text)\": \"\(scalar)\" is not allowed in an IMAP atom"
         }
         return nil
     }

@@ -112,8 +112,9 @@ public enum IMAPCommandEncoder {
         }
     }
 
-    /// RFC 3501 §9 ATOM-CHAR: any CHAR except atom-specials `( ) { SP CTL % * " \ ]`.
-    static func isAtomChar(_ byte: UInt8) -> Bool {
+    /// RFC 3501 §9 ATOM-CHAR: any CHAR except atom-specials `( ) { SP CTL % * " \ ]`. The one atom
+    /// check: the response parser and the configuration's keyword check use it too.
+    public static func isAtomChar(_ byte: UInt8) -> Bool {
         switch byte {
         case 0...0x20, 0x7F...0xFF: return false
         case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
