@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layering (imports point down or sideways, never up):
-//   pure:  Wire ← POP3, IMAP ← Gateway,  FrontDoor   (no Foundation, no Dispatch, no C)
-//   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
+//   pure:  Wire ← POP3, IMAP ← Gateway,  Wire ← FrontDoor   (no Foundation, no Dispatch, no C)
+//   edge:  COpenSSL ← TLS,  Wire ← Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
 let package = Package(
@@ -24,19 +24,19 @@ let package = Package(
         .target(name: "IMAP", dependencies: ["Wire"]),
         .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
         // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
-        .target(name: "FrontDoor"),
+        .target(name: "FrontDoor", dependencies: ["Wire"]),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "TLS", dependencies: ["COpenSSL"]),
-        .target(name: "Transport"),
+        .target(name: "Transport", dependencies: ["Wire"]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
         // Glue.
-        .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Config", dependencies: ["Gateway", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "POP3Tests", dependencies: ["POP3"]),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
-        .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
+        .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor", "Wire"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
