@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layering (imports point down or sideways, never up):
-//   pure:  Wire ← POP3, IMAP ← Gateway,  Wire ← FrontDoor   (no Foundation, no Dispatch, no C)
+//   pure:  Wire ← POP3, IMAP ← Gateway,  Wire ← FrontDoor, ProxyProtocol   (no Foundation, no Dispatch, no C)
 //   edge:  COpenSSL ← TLS,  Wire ← Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
         // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
         .target(name: "FrontDoor", dependencies: ["Wire"]),
+        // PROXY protocol v1/v2 header parser (HAProxy's spec): bytes in, header or error out.
+        .target(name: "ProxyProtocol", dependencies: ["Wire"]),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -36,7 +38,7 @@ let package = Package(
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config", "Wire",
+            "Gateway", "POP3", "FrontDoor", "ProxyProtocol", "TLS", "Transport", "Config", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
         .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor", "Wire"]),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol", "Wire"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
@@ -65,7 +68,7 @@ let package = Package(
 if Context.environment["POPGATE_FUZZ"] != nil {
     package.targets += [.target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport"), .target(name: "FuzzMain", path: "Tests/Fuzz/FuzzMain")]
     for (name, module) in [("FuzzSession", "Gateway"), ("FuzzIMAPParser", "IMAP"), ("FuzzDotStuffer", "POP3"),
-                           ("FuzzSASL", "POP3"), ("FuzzConfig", "Config")] {
+                           ("FuzzSASL", "POP3"), ("FuzzConfig", "Config"), ("FuzzProxyHeader", "ProxyProtocol")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzMain", .target(name: module)], path: "Tests/Fuzz/\(name)"))
     }
 }
