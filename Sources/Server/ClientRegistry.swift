@@ -29,6 +29,26 @@ final class ClientRegistry: @unchecked Sendable {
         lock.withLock { table.connectionClosed(key) }
     }
 
+    /// A PROXY protocol listener's connection before its header: counted in the total only.
+    func unidentifiedConnectionOpened(peer: ClientKey?) -> ClientTable.Admission {
+        let now = ContinuousClock.now
+        return lock.withLock { table.unidentifiedConnectionOpened(peer: peer, now: now) }
+    }
+
+    func connectionIdentified(_ key: ClientKey) -> ClientTable.Admission {
+        let now = ContinuousClock.now
+        return lock.withLock { table.connectionIdentified(key, now: now) }
+    }
+
+    func unidentifiedConnectionClosed() {
+        lock.withLock { table.unidentifiedConnectionClosed() }
+    }
+
+    func shouldLogRefusal(of key: ClientKey) -> Bool {
+        let now = ContinuousClock.now
+        return lock.withLock { table.shouldLogRefusal(of: key, now: now) }
+    }
+
     func penalty(for key: ClientKey) -> Duration {
         let now = ContinuousClock.now
         return lock.withLock { table.penalty(for: key, now: now) }
