@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layering (imports point down or sideways, never up):
-//   pure:  Wire ← POP3, IMAP ← Gateway ← Routing,  FrontDoor   (no Foundation, no Dispatch, no C)
-//   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
+//   pure:  Wire ← POP3, IMAP ← Gateway ← Routing,  Wire ← FrontDoor, ProxyProtocol   (no Foundation, no Dispatch, no C)
+//   edge:  COpenSSL ← TLS,  Wire ← Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
 //   app:   popgate (arguments, logging bootstrap, signals)
 let package = Package(
@@ -26,19 +26,21 @@ let package = Package(
         // Static routing: which backend and policy a login gets (stdlib only).
         .target(name: "Routing", dependencies: ["Wire", "Gateway"]),
         // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
-        .target(name: "FrontDoor"),
+        .target(name: "FrontDoor", dependencies: ["Wire"]),
+        // PROXY protocol v1/v2 header parser (HAProxy's spec): bytes in, header or error out.
+        .target(name: "ProxyProtocol", dependencies: ["Wire"]),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "TLS", dependencies: ["COpenSSL"]),
-        .target(name: "Transport"),
+        .target(name: "Transport", dependencies: ["Wire"]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Systemd", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", "IMAP", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "IMAP", "FrontDoor", "Routing", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "IMAP", "FrontDoor", "ProxyProtocol", "Routing", "TLS", "Transport", "Config", "Wire",
             .product(name: "Logging", package: "swift-log"),
         ]),
 
@@ -53,7 +55,8 @@ let package = Package(
         .testTarget(name: "POP3Tests", dependencies: ["POP3"]),
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
-        .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
+        .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor", "Wire"]),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol", "Wire"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Gateway", "Wire"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
@@ -73,7 +76,7 @@ if Context.environment["POPGATE_BENCH"] != nil {
 if Context.environment["POPGATE_FUZZ"] != nil {
     package.targets += [.target(name: "FuzzSupport", path: "Tests/Fuzz/FuzzSupport"), .target(name: "FuzzMain", path: "Tests/Fuzz/FuzzMain")]
     for (name, module) in [("FuzzSession", "Gateway"), ("FuzzIMAPParser", "IMAP"), ("FuzzDotStuffer", "POP3"),
-                           ("FuzzSASL", "POP3"), ("FuzzConfig", "Config")] {
+                           ("FuzzSASL", "POP3"), ("FuzzConfig", "Config"), ("FuzzProxyHeader", "ProxyProtocol")] {
         package.targets.append(.executableTarget(name: name, dependencies: ["FuzzSupport", "FuzzMain", .target(name: module)], path: "Tests/Fuzz/\(name)"))
     }
 }

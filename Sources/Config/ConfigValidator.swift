@@ -21,8 +21,8 @@ struct ConfigValidator {
     }
 
     static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "policy", "policies", "routes", "routes_file", "auth_http",
-                           "timeouts", "auth", "limits", "log"]
-    static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth"]
+                           "timeouts", "auth", "limits", "log", "proxy_trusted_networks"]
+    static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth", "proxy_protocol"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
@@ -89,14 +89,17 @@ struct ConfigValidator {
             diagnostics.problem("auth_http", "cannot be combined with routes or routes_file: with auth_http the service routes every login", line: section.line(ofKey: "auth_http"))
         }
         let (logLevel, logTarget) = readLog(section)
+        let proxyTrustedNetworks = readProxyTrustedNetworks(section, listeners: listeners ?? [])
 
         guard let authHTTP, let listeners, let tls, let backend, var gateway, let logLevel, let logTarget, let drain,
-              let clientLimits, let loginTimeout, let sessionLimits, let policies, let defaultPolicy, let entries, let routesFile else { return nil }
+              let clientLimits, let loginTimeout, let sessionLimits, let policies, let defaultPolicy, let entries, let routesFile,
+              let proxyTrustedNetworks else { return nil }
         gateway.loginTimeout = loginTimeout
         gateway.limits = sessionLimits
         var config = PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, defaultPolicy: defaultPolicy,
                                    policies: policies, routesFile: routesFile, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain, clientLimits: clientLimits)
         config.authHTTP = authHTTP
+        config.proxyTrustedNetworks = proxyTrustedNetworks
         do {
             config.routes = try RouteTable(entries: entries, defaultRoute: config.routes.defaultRoute)
         } catch {
@@ -179,7 +182,10 @@ struct ConfigValidator {
             let allowPlaintextAuth = optional(section, "allow_plaintext_auth", default: false) { d, node, path in
                 d.bool(node, path)
             }
-            guard let name, let address, let tls, let allowPlaintextAuth else {
+            let proxyProtocol = optional(section, "proxy_protocol", default: false) { d, node, path in
+                d.bool(node, path)
+            }
+            guard let name, let address, let tls, let allowPlaintextAuth, let proxyProtocol else {
                 failed = true
                 continue
             }
@@ -190,9 +196,54 @@ struct ConfigValidator {
                     diagnostics.warning(path, "tls none without allow_plaintext_auth: no client can log in on this listener", line: item.line)
                 }
             }
-            listeners.append(PopGateConfig.Listener(name: name, host: address.host, port: address.port, tls: tls, allowPlaintextAuth: allowPlaintextAuth))
+            listeners.append(PopGateConfig.Listener(name: name, host: address.host, port: address.port, tls: tls, allowPlaintextAuth: allowPlaintextAuth, proxyProtocol: proxyProtocol))
         }
         return failed ? nil : listeners
+    }
+
+    // MARK: proxy_trusted_networks
+
+    /// A list of CIDR networks (or single addresses); required as soon as a listener has `proxy_protocol: true`,
+    /// which would otherwise refuse every connection.
+    private mutating func readProxyTrustedNetworks(_ root: Section, listeners: [PopGateConfig.Listener]) -> [IPNetwork]? {
+        let key = "proxy_trusted_networks"
+        let user = listeners.firstIndex { $0.proxyProtocol }
+        let node = root[key]
+        guard let node, !node.isNull else {
+            if let user {
+                diagnostics.problem("listeners[\(user)].proxy_protocol", "true needs \(key): the addresses of the proxies allowed to send the PROXY header (e.g. [\"10.0.0.5/32\"])", line: root.line(ofKey: "listeners"))
+                return nil
+            }
+            return []
+        }
+        guard case .sequence(let items) = node else {
+            diagnostics.problem(key, "expected a list of networks such as [\"10.0.0.0/24\", \"2001:db8::/64\"], got \(node.shortDescription)", line: node.line)
+            return nil
+        }
+        var networks: [IPNetwork] = []
+        var failed = false
+        for (index, item) in items.enumerated() {
+            let path = "\(key)[\(index)]"
+            guard let text = diagnostics.string(item, path) else {
+                failed = true
+                continue
+            }
+            switch ValueParsers.network(text) {
+            case .success(let network): networks.append(network)
+            case .failure(let error):
+                diagnostics.problem(path, error.message, line: item.line)
+                failed = true
+            }
+        }
+        if failed { return nil }
+        if let user, networks.isEmpty {
+            diagnostics.problem("listeners[\(user)].proxy_protocol", "true needs \(key): the list is empty, so every connection would be refused", line: node.line)
+            return nil
+        }
+        if user == nil {
+            diagnostics.warning(key, "not used: no listener has proxy_protocol: true", line: node.line)
+        }
+        return networks
     }
 
     // MARK: tls

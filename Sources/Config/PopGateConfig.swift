@@ -1,5 +1,6 @@
 import Gateway
 import Routing
+import Wire
 
 /// The whole `popgate.yaml`, validated. Built by `ConfigLoader`; tests of
 /// other modules may build it directly.
@@ -32,13 +33,17 @@ public struct PopGateConfig: Sendable, Equatable {
         public var tls: ListenerTLS
         /// USER/PASS/AUTH accepted before TLS is active on this listener.
         public var allowPlaintextAuth: Bool
+        /// `proxy_protocol`: every connection starts with a PROXY protocol header (v1 or v2) from a peer in
+        /// `proxyTrustedNetworks`, and the client is the address in it (docs/front-door.md).
+        public var proxyProtocol: Bool
 
-        public init(name: String, host: String, port: UInt16, tls: ListenerTLS = .starttls, allowPlaintextAuth: Bool = false) {
+        public init(name: String, host: String, port: UInt16, tls: ListenerTLS = .starttls, allowPlaintextAuth: Bool = false, proxyProtocol: Bool = false) {
             self.name = name
             self.host = host
             self.port = port
             self.tls = tls
             self.allowPlaintextAuth = allowPlaintextAuth
+            self.proxyProtocol = proxyProtocol
         }
     }
 
@@ -102,6 +107,8 @@ public struct PopGateConfig: Sendable, Equatable {
     public var drainTimeout: Duration
     /// What the daemon enforces per client and in total, outside any one session.
     public var clientLimits: ClientLimits
+    /// `proxy_trusted_networks`: the peers allowed to connect to a `proxy_protocol` listener (the proxies).
+    public var proxyTrustedNetworks: [IPNetwork] = []
 
     /// `limits.*`, `timeouts.flush` and the per-address side of `auth.*`: the daemon's protection of
     /// itself and its backend from any one client (docs/front-door.md).

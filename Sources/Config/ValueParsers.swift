@@ -1,4 +1,5 @@
 import IMAP
+import Wire
 
 /// The scalar syntaxes of `popgate.yaml` that YAML itself does not know:
 /// durations, `host:port` addresses, IMAP atoms, listener names.
@@ -43,45 +44,35 @@ enum ValueParsers {
 
     // MARK: Addresses
 
-    struct Address: Hashable {
-        var host: String
-        var port: UInt16
-    }
+    /// Host as written (without brackets) and port.
+    typealias Address = HostPort
 
-    /// `host:port`, `[v6]:port`. Port 0 ("any free port") only when `allowPortZero`.
+    /// `host:port`, `[v6]:port` (`Wire.HostPort`). Port 0 ("any free port") only when `allowPortZero`.
     static func address(_ text: String, allowPortZero: Bool) -> Result<Address, AddressError> {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return .failure(.init(text, "missing \"]\" after the IPv6 address")) }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { return .failure(.init(text, "expected host:port, e.g. [::1]:110")) }
-            portPart = rest.dropFirst()
-            guard hostPart.contains(":") else { return .failure(.init(text, "only IPv6 addresses go in brackets")) }
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return .failure(.init(text, "expected host:port, e.g. 127.0.0.1:110 or [::1]:110")) }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-            if hostPart.contains(":") { return .failure(.init(text, "put an IPv6 address in brackets, e.g. [::1]:110")) }
-        }
-        guard !hostPart.isEmpty else { return .failure(.init(text, "the host is empty")) }
-        guard hostPart.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F && $0 != "[" && $0 != "]" }) else {
-            return .failure(.init(text, "the host contains spaces, brackets or control characters"))
-        }
-        guard !portPart.isEmpty, portPart.utf8.count <= 5, portPart.utf8.allSatisfy(ASCIIDigits.isDigit), let port = Int(portPart) else {
-            return .failure(.init(text, "the port \"\(portPart)\" is not a number"))
-        }
-        let lowest = allowPortZero ? 0 : 1
-        guard port >= lowest, port <= 65_535 else {
+        let parsed: HostPort
+        do {
+            parsed = try HostPort(parsing: text)
+        } catch {
+            guard error == HostPort.portOutOfRange else { return .failure(.init(text, error.reason)) }
             return .failure(.init(text, allowPortZero ? "the port must be 0...65535 (0: any free port)" : "the port must be 1...65535"))
         }
-        return .success(Address(host: String(hostPart), port: UInt16(port)))
+        guard parsed.port != 0 || allowPortZero else { return .failure(.init(text, "the port must be 1...65535")) }
+        return .success(parsed)
+    }
+
+    /// A network in CIDR notation (`Wire.IPNetwork`), or a single address.
+    static func network(_ text: String) -> Result<IPNetwork, AddressError> {
+        do {
+            return .success(try IPNetwork(parsing: text))
+        } catch {
+            return .failure(AddressError(network: text, error.reason))
+        }
     }
 
     struct AddressError: Error, Equatable {
         var message: String
         init(_ text: String, _ reason: String) { message = "invalid address \"\(text)\": \(reason)" }
+        init(network text: String, _ reason: String) { message = "invalid network \"\(text)\": \(reason)" }
     }
 
     // MARK: Names

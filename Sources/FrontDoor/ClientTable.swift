@@ -82,6 +82,8 @@ public struct ClientTable: Sendable {
     /// Open connections per client; a key is removed when its count reaches zero.
     private var open: [ClientKey: Int] = [:]
     private var totalOpen = 0
+    /// Of `totalOpen`, the connections whose client is not known yet (`unidentifiedConnectionOpened`).
+    private var unidentifiedOpen = 0
 
     /// The LRU: key → index into `nodes`; `head` most, `tail` least recently used; `free` chains unused nodes.
     private var index: [ClientKey: Int] = [:]
@@ -127,6 +129,43 @@ public struct ClientTable: Sendable {
         guard let mine = open[key] else { return }
         if mine <= 1 { open[key] = nil } else { open[key] = mine - 1 }
         totalOpen -= 1
+    }
+
+    /// A connection whose client is not known yet was accepted: a PROXY protocol listener's, before its header
+    /// names the client (the proxy's own address must not be charged for all the clients behind it). Only the
+    /// total limit applies now; `connectionIdentified(_:now:)` applies the per-client one later. When admitted
+    /// the caller must end it with `connectionIdentified` or `unidentifiedConnectionClosed()`. A refusal's `log`
+    /// is throttled per `peer` (the proxy), or always true without one.
+    public mutating func unidentifiedConnectionOpened(peer: ClientKey?, now: ContinuousClock.Instant) -> Admission {
+        if totalOpen >= limits.connections { return .refused(.total, log: peer.map { shouldLogRefusal($0, now: now) } ?? true) }
+        totalOpen += 1
+        unidentifiedOpen += 1
+        return .admitted
+    }
+
+    /// The client of a connection admitted by `unidentifiedConnectionOpened` is known. Admitted: it now counts
+    /// for `key` (end it with `connectionClosed(key)`). Refused (over the per-client limit): it is still
+    /// unidentified, and the caller ends it with `unidentifiedConnectionClosed()`.
+    public mutating func connectionIdentified(_ key: ClientKey, now: ContinuousClock.Instant) -> Admission {
+        let mine = open[key] ?? 0
+        if mine >= limits.connectionsPerClient { return .refused(.perClient, log: shouldLogRefusal(key, now: now)) }
+        guard unidentifiedOpen > 0 else { return connectionOpened(key, now: now) }
+        unidentifiedOpen -= 1
+        open[key] = mine + 1
+        return .admitted
+    }
+
+    /// An unidentified connection ended (its header never came, or it was refused). Ignored without one open.
+    public mutating func unidentifiedConnectionClosed() {
+        guard unidentifiedOpen > 0 else { return }
+        unidentifiedOpen -= 1
+        totalOpen -= 1
+    }
+
+    /// Whether to log a refusal of `key` that is not about connection counts (a peer that is not a trusted
+    /// proxy, a bad PROXY header): true at most once per key per `refusalLogInterval`, like `Admission.refused`.
+    public mutating func shouldLogRefusal(of key: ClientKey, now: ContinuousClock.Instant) -> Bool {
+        shouldLogRefusal(key, now: now)
     }
 
     /// Open connections over all clients.

@@ -38,4 +38,6 @@ public enum LogKey {
     public static let config = "config"
     public static let openSessions = "open_sessions"
     public static let signal = "signal"
+    /// The proxy (TCP peer) that relayed a client on a `proxy_protocol` listener; `client` is the client itself.
+    public static let proxy = "proxy"
 }

@@ -36,6 +36,13 @@ final class Channel: @unchecked Sendable {
 
     var protocolVersion: String? { tls?.protocolVersion }
 
+    /// Bytes read off the connection before this channel took it over (those after a PROXY protocol header):
+    /// processed as if just read, so a pipelined ClientHello or command is not lost.
+    func receiveEarlyInput(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        received(bytes[...])
+    }
+
     /// Starts a TLS handshake; ciphertext from here on goes through the engine.
     func startTLS(context: TLSContext, serverName: String?) {
         do {

@@ -1,7 +1,6 @@
 import Config
 import FrontDoor
 import Foundation
-import Glibc
 
 /// The daemon's one `ClientTable`, shared by the accept queue and every event loop.
 ///
@@ -30,6 +29,26 @@ final class ClientRegistry: @unchecked Sendable {
         lock.withLock { table.connectionClosed(key) }
     }
 
+    /// A PROXY protocol listener's connection before its header: counted in the total only.
+    func unidentifiedConnectionOpened(peer: ClientKey?) -> ClientTable.Admission {
+        let now = ContinuousClock.now
+        return lock.withLock { table.unidentifiedConnectionOpened(peer: peer, now: now) }
+    }
+
+    func connectionIdentified(_ key: ClientKey) -> ClientTable.Admission {
+        let now = ContinuousClock.now
+        return lock.withLock { table.connectionIdentified(key, now: now) }
+    }
+
+    func unidentifiedConnectionClosed() {
+        lock.withLock { table.unidentifiedConnectionClosed() }
+    }
+
+    func shouldLogRefusal(of key: ClientKey) -> Bool {
+        let now = ContinuousClock.now
+        return lock.withLock { table.shouldLogRefusal(of: key, now: now) }
+    }
+
     func penalty(for key: ClientKey) -> Duration {
         let now = ContinuousClock.now
         return lock.withLock { table.penalty(for: key, now: now) }
@@ -45,23 +64,6 @@ final class ClientRegistry: @unchecked Sendable {
     }
 
     var openConnections: Int { lock.withLock { table.openConnections } }
-}
-
-extension ClientKey {
-    /// The key of a textual IPv4 or IPv6 address as `accept` reported it (nil for anything else).
-    init?(host: String) {
-        var v4 = in_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 {
-            self.init(addressBytes: withUnsafeBytes(of: &v4) { Array($0) })
-            return
-        }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, host, &v6) == 1 {
-            self.init(addressBytes: withUnsafeBytes(of: &v6) { Array($0) })
-            return
-        }
-        return nil
-    }
 }
 
 extension ClientTable.Limits {

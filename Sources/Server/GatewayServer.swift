@@ -6,8 +6,10 @@ import Glibc
 import Gateway
 import Logging
 import POP3
+import ProxyProtocol
 import TLS
 import Transport
+import Wire
 
 /// What every session needs from the daemon: the validated config and the loaded TLS material.
 struct ServerEnvironment: Sendable {
@@ -191,6 +193,13 @@ public final class GatewayServer: @unchecked Sendable {
     }
 
     private func accepted(fd: Int32, peer: SocketAddress, listenerName: String) {
+        let (proxied, trustedProxies) = lock.withLock {
+            (self.environment.config.listeners.first { $0.name == listenerName }?.proxyProtocol ?? false, self.environment.config.proxyTrustedNetworks)
+        }
+        if proxied {
+            acceptedFromProxy(fd: fd, peer: peer, listenerName: listenerName, trustedProxies: trustedProxies)
+            return
+        }
         // Limits are checked here, on the accept queue, before any per-connection work: a refused client
         // costs one accept, at most one short write and one close (accept never spins on it).
         let clientKey = ClientKey(host: peer.host)
@@ -226,13 +235,109 @@ public final class GatewayServer: @unchecked Sendable {
                 connection.close(flush: false)
                 return
             }
-            let driver = SessionDriver(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, logger: logger) { [weak self] driver in
-                guard let self else { return }
-                _ = self.lock.withLock { self.sessions.removeValue(forKey: ObjectIdentifier(driver)) }
+            startSession(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, endpoints: nil)
+        }
+    }
+
+    /// On the connection's loop: a session for an admitted connection.
+    private func startSession(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, endpoints: ClientEndpoints?) {
+        let driver = SessionDriver(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, endpoints: endpoints, logger: logger) { [weak self] driver in
+            guard let self else { return }
+            _ = self.lock.withLock { self.sessions.removeValue(forKey: ObjectIdentifier(driver)) }
+        }
+        lock.withLock { sessions[ObjectIdentifier(driver)] = driver }
+        stats.sessionStarted()
+        driver.start()
+    }
+
+    /// How long a `proxy_protocol` listener waits for the PROXY header (or `timeouts.login`, if shorter). The
+    /// specification asks for at least 3 s ("to cover a TCP retransmit"); a proxy sends the header at once.
+    static let proxyHeaderTimeout = Duration.seconds(5)
+
+    /// A connection on a `proxy_protocol` listener (docs/front-door.md, "Behind a proxy"). Only a peer in
+    /// `proxy_trusted_networks` may connect; the total limit applies at once, the per-client limit and
+    /// everything else per client (penalty, logs, the backend's ID) once the header names the client, so the
+    /// proxy is not charged for all the clients behind it.
+    private func acceptedFromProxy(fd: Int32, peer: SocketAddress, listenerName: String, trustedProxies: [IPNetwork]) {
+        let peerAddress = peer.ipAddress
+        let peerKey = peerAddress.map(ClientKey.init)
+        guard let peerAddress, trustedProxies.contains(where: { $0.contains(peerAddress) }) else {
+            _ = Glibc.close(fd)
+            if peerKey.map({ clients.shouldLogRefusal(of: $0) }) ?? true {
+                logger.warning("connection refused: not a trusted proxy", metadata: [
+                    LogKey.client: .string(peer.description),
+                    LogKey.listener: .string(listenerName),
+                ])
             }
-            lock.withLock { sessions[ObjectIdentifier(driver)] = driver }
-            stats.sessionStarted()
-            driver.start()
+            return
+        }
+        let loop = group.next()
+        let (environment, id, refused, listenerConfig): (ServerEnvironment, String, Bool, PopGateConfig.Listener?) = lock.withLock {
+            sessionCounter += 1
+            let listener = self.environment.config.listeners.first { $0.name == listenerName }
+            return (self.environment, Self.sessionID(sessionCounter), stopping, listener)
+        }
+        guard let listener = listenerConfig, !refused else {
+            _ = Glibc.close(fd)
+            return
+        }
+        if case .refused(_, let log) = clients.unidentifiedConnectionOpened(peer: peerKey) {
+            refuse(fd: fd, plaintext: listener.tls != .implicit)
+            if log {
+                logger.warning("connection refused: too many connections", metadata: [
+                    LogKey.client: .string(peer.description),
+                    LogKey.listener: .string(listenerName),
+                    LogKey.limit: "total",
+                ])
+            }
+            return
+        }
+        loop.execute { [self] in
+            let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
+            let reader = ProxyHeaderReader(connection: connection)
+            let deadline = min(Self.proxyHeaderTimeout, environment.config.gateway.loginTimeout)
+            reader.start(deadline: deadline) { [self] outcome in
+                switch outcome {
+                case .failed(let reason, let silent):
+                    clients.unidentifiedConnectionClosed()
+                    connection.close(flush: false)
+                    let metadata: Logger.Metadata = [
+                        LogKey.client: .string(peer.description),
+                        LogKey.listener: .string(listenerName),
+                        LogKey.error: .string(reason),
+                    ]
+                    if silent {
+                        logger.debug("closed before a PROXY header", metadata: metadata)
+                    } else if peerKey.map({ clients.shouldLogRefusal(of: $0) }) ?? true {
+                        logger.warning("connection closed: no valid PROXY header", metadata: metadata)
+                    }
+                case .header(let header, let rest):
+                    let endpoints = ClientEndpoints(connection: connection, header: header, rest: rest)
+                    let clientKey = endpoints.client?.ipAddress.map(ClientKey.init)
+                    if let clientKey, case .refused(let limit, let log) = clients.connectionIdentified(clientKey) {
+                        clients.unidentifiedConnectionClosed()
+                        // After the header the client is behind the proxy: a plaintext one hears why.
+                        if listener.tls != .implicit { connection.write(Self.tooManyConnections) }
+                        connection.close(flush: listener.tls != .implicit)
+                        if log {
+                            logger.warning("connection refused: too many connections", metadata: [
+                                LogKey.client: .string(clientKey.description),
+                                LogKey.proxy: .string(peer.description),
+                                LogKey.listener: .string(listenerName),
+                                LogKey.limit: .string(limit == .total ? "total" : "per-ip"),
+                            ])
+                        }
+                        return
+                    }
+                    if clientKey == nil { clients.unidentifiedConnectionClosed() }
+                    if lock.withLock({ stopping }) {
+                        if let clientKey { clients.connectionClosed(clientKey) }
+                        connection.close(flush: false)
+                        return
+                    }
+                    startSession(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, endpoints: endpoints)
+                }
+            }
         }
     }
 

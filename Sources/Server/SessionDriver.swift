@@ -40,8 +40,10 @@ final class SessionDriver: @unchecked Sendable {
     private var backendAttempt = 0
     /// The server the current backend connection goes to (the route's).
     private var backendTarget: BackendTarget?
+    /// The client as the session sees it: the TCP peer, or the one a PROXY header named.
+    private var endpoints: ClientEndpoints
 
-    init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
+    init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, endpoints: ClientEndpoints? = nil, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
         self.id = id
         self.loop = connection.loop
         self.client = Channel(connection: connection)
@@ -50,9 +52,12 @@ final class SessionDriver: @unchecked Sendable {
         self.clientKey = clientKey
         self.onEnd = onEnd
         self.startedAt = .now
+        let endpoints = endpoints ?? ClientEndpoints(connection: connection)
+        self.endpoints = endpoints
         var logger = logger
         logger[metadataKey: LogKey.session] = .string(id)
-        logger[metadataKey: LogKey.client] = .string(connection.peerAddress?.description ?? "unknown")
+        logger[metadataKey: LogKey.client] = .string(endpoints.client?.description ?? "unknown")
+        if let proxy = endpoints.proxy { logger[metadataKey: LogKey.proxy] = .string(proxy.description) }
         logger[metadataKey: LogKey.listener] = .string(listener.name)
         self.logger = logger
         let limits = environment.config.clientLimits
@@ -62,7 +67,7 @@ final class SessionDriver: @unchecked Sendable {
         // dot-stuffed (at most doubled), in TLS records.
         connection.maxQueuedBytes = limits.outputBuffer + 4 * environment.config.gateway.limits.outputChunkSize + 256 * 1024
         connection.flushTimeout = limits.flushTimeout
-        let local = connection.localAddress
+        let local = endpoints.local
         // On an implicit-TLS listener the machine starts (greets) only after the handshake.
         self.machine = GatewaySession(
             settings: environment.config.gateway,
@@ -72,8 +77,8 @@ final class SessionDriver: @unchecked Sendable {
                 plaintextAuthAllowed: listener.allowPlaintextAuth
             ),
             client: ClientContext(
-                address: connection.peerAddress?.host,
-                port: connection.peerAddress?.port,
+                address: endpoints.client?.host,
+                port: endpoints.client?.port,
                 localAddress: local?.host,
                 localPort: local?.port,
                 sessionID: id
@@ -109,6 +114,10 @@ final class SessionDriver: @unchecked Sendable {
         } else {
             perform(machine.start())
         }
+        // What followed a PROXY header: a ClientHello for the handshake just started, or pipelined commands.
+        let early = endpoints.pendingInput
+        endpoints.pendingInput = []
+        client.receiveEarlyInput(early)
     }
 
     func handle(_ event: SessionEvent) {
@@ -363,7 +372,7 @@ final class SessionDriver: @unchecked Sendable {
             LogKey.duration: .string(format3(seconds)),
             LogKey.tls: .string(tls),
         ]
-        let client = client.connection.peerAddress?.description ?? "unknown"
+        let client = endpoints.client?.description ?? "unknown"
         let message = "session ended: user=\(summary.user ?? "-") client=\(client) listener=\(listener.name) tls=\(tls) "
             + "ending=\(summary.ending.rawValue) listed=\(summary.listed) retrieved=\(summary.retrieved)/\(summary.retrievedBytes)B "
             + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention.rawValue) duration=\(format3(seconds))s"

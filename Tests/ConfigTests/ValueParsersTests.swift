@@ -75,6 +75,12 @@ final class ValueParsersTests: XCTestCase {
         XCTAssertEqual(addressError("[localhost]:110"), "invalid address \"[localhost]:110\": only IPv6 addresses go in brackets")
         XCTAssertEqual(addressError("[::1:110"), "invalid address \"[::1:110\": missing \"]\" after the IPv6 address")
         XCTAssertEqual(addressError("[::1]:"), "invalid address \"[::1]:\": the port \"\" is not a number")
+        // One parser (Wire.IPAddress) for every address: malformed literals are refused.
+        XCTAssertEqual(address("[fe80::1%eth0]:110"), .init(host: "fe80::1%eth0", port: 110))
+        XCTAssertEqual(addressError("[fe80::1%]:110"), "invalid address \"[fe80::1%]:110\": invalid zone \"\" (an interface name or number after \"%\")")
+        XCTAssertEqual(addressError("[::g]:110"), "invalid address \"[::g]:110\": invalid IPv6 address \"::g\": unexpected character \"g\" in an IPv6 address")
+        XCTAssertEqual(addressError("300.0.0.1:110"), "invalid address \"300.0.0.1:110\": invalid IPv4 address \"300.0.0.1\": each part of an IPv4 address must be 0...255")
+        XCTAssertEqual(addressError("010.0.0.1:110"), "invalid address \"010.0.0.1:110\": invalid IPv4 address \"010.0.0.1\": leading zeros are not allowed in an IPv4 address (octal to some tools)")
     }
 
     func testPortRange() {

@@ -451,3 +451,56 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+/// A PROXY protocol listener's connections: counted in the total at accept, per client once the header is read.
+final class UnidentifiedConnectionTests: XCTestCase {
+    let t0 = ContinuousClock.now
+
+    func testTheProxyIsNotChargedPerClient() {
+        var table = ClientTable(limits: .init(connections: 10, connectionsPerClient: 2))
+        // Five connections from one proxy, above the per-client limit of 2: all admitted.
+        for _ in 0..<5 { XCTAssertEqual(table.unidentifiedConnectionOpened(peer: a, now: t0), .admitted) }
+        XCTAssertEqual(table.openConnections, 5)
+        XCTAssertEqual(table.openConnections(of: a), 0)
+        // Their headers name b, b, b, c, and a (the proxy's own address is a client like any other).
+        XCTAssertEqual(table.connectionIdentified(b, now: t0), .admitted)
+        XCTAssertEqual(table.connectionIdentified(b, now: t0), .admitted)
+        XCTAssertEqual(table.connectionIdentified(b, now: t0), .refused(.perClient, log: true), "b over its own limit")
+        XCTAssertEqual(table.connectionIdentified(c, now: t0), .admitted, "one client over its limit does not block another")
+        XCTAssertEqual(table.openConnections, 5, "identifying does not count twice")
+        XCTAssertEqual(table.openConnections(of: b), 2)
+        XCTAssertEqual(table.openConnections(of: c), 1)
+        table.unidentifiedConnectionClosed()   // b's refused third
+        XCTAssertEqual(table.openConnections, 4)
+        XCTAssertEqual(table.connectionIdentified(a, now: t0), .admitted)
+        table.unidentifiedConnectionClosed()   // the fifth: its header never came
+        XCTAssertEqual(table.openConnections, 4)
+        table.unidentifiedConnectionClosed()   // none left: ignored
+        XCTAssertEqual(table.openConnections, 4)
+        for key in [b, b, c, a] { table.connectionClosed(key) }
+        XCTAssertEqual(table.openConnections, 0)
+        XCTAssertEqual(table.openConnections(of: b), 0)
+    }
+
+    func testTotalAppliesAtAccept() {
+        var table = ClientTable(limits: .init(connections: 2, connectionsPerClient: 2))
+        XCTAssertEqual(table.connectionOpened(b, now: t0), .admitted)
+        XCTAssertEqual(table.unidentifiedConnectionOpened(peer: a, now: t0), .admitted)
+        XCTAssertEqual(table.unidentifiedConnectionOpened(peer: a, now: t0), .refused(.total, log: true))
+        XCTAssertEqual(table.unidentifiedConnectionOpened(peer: a, now: t0), .refused(.total, log: false), "logged once a minute per proxy")
+        XCTAssertEqual(table.unidentifiedConnectionOpened(peer: nil, now: t0), .refused(.total, log: true))
+        XCTAssertEqual(table.openConnections, 2)
+        // Without an unidentified one open, identifying counts a new connection (and the total applies).
+        XCTAssertEqual(table.connectionIdentified(c, now: t0), .admitted)
+        XCTAssertEqual(table.openConnections, 2)
+        XCTAssertEqual(table.connectionIdentified(d, now: t0), .refused(.total, log: true))
+    }
+
+    func testRefusalLogThrottle() {
+        var table = ClientTable(limits: .init(refusalLogInterval: .seconds(60)))
+        XCTAssertTrue(table.shouldLogRefusal(of: a, now: t0))
+        XCTAssertFalse(table.shouldLogRefusal(of: a, now: t0 + .seconds(59)))
+        XCTAssertTrue(table.shouldLogRefusal(of: b, now: t0 + .seconds(59)))
+        XCTAssertTrue(table.shouldLogRefusal(of: a, now: t0 + .seconds(60)))
+    }
+}

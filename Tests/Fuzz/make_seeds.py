@@ -204,9 +204,30 @@ mailbox: "Entw&APw-rfe"
     write("FuzzConfig", "wrong-types.yaml", "listeners: 5\nbackend:\n  - a\nretention: {on_delete: shred}\nunknown: 1\n")
 
 
+# --- FuzzProxyHeader: [split count n] [n split lengths] [bytes] ---------------------------------------
+
+V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def proxy_seeds():
+    def w(name, data, splits=b""):
+        write("FuzzProxyHeader", name, bytes([len(splits)]) + splits + data)
+    w("v1-tcp4-then-capa", b"PROXY TCP4 192.0.2.1 198.51.100.2 50812 995\r\nCAPA\r\n")
+    w("v1-tcp6-bytewise", b"PROXY TCP6 2001:db8::1 ::ffff:198.51.100.2 1 65535\r\n", b"\x01")
+    w("v1-unknown-longest", b"PROXY UNKNOWN " + b"ffff:" * 7 + b"ffff " + b"ffff:" * 7 + b"ffff 65535 65535\r\n")
+    w("v1-unknown-short", b"PROXY UNKNOWN\r\n\x16\x03\x01")
+    w("v2-tcp4-hello", V2_SIG + b"\x21\x11\x00\x0c" + bytes([192, 0, 2, 1, 198, 51, 100, 2, 0xC6, 0x7C, 3, 0xE3])
+      + b"\x16\x03\x01\x00\x05hello", b"\x03\x07")
+    w("v2-tcp6-tlv", V2_SIG + b"\x21\x21\x00\x2b" + bytes(range(32)) + b"\x00\x01\x00\x02" + b"\x01\x00\x04pop3")
+    w("v2-local", V2_SIG + b"\x20\x00\x00\x00USER a\r\n")
+    w("v2-unix", V2_SIG + b"\x21\x31\x00\xd8" + b"/run/a.sock".ljust(108, b"\0") + b"/run/b.sock".ljust(108, b"\0"))
+    w("garbage", b"USER alice\r\n")
+
+
 if __name__ == "__main__":
     session_seeds()
     imap_seeds()
     dotstuffer_seeds()
     sasl_seeds()
     config_seeds()
+    proxy_seeds()

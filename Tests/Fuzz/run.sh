@@ -11,7 +11,7 @@ seconds="${1:-300}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(FuzzSession FuzzIMAPParser FuzzDotStuffer FuzzSASL FuzzConfig)
+  targets=(FuzzSession FuzzIMAPParser FuzzDotStuffer FuzzSASL FuzzConfig FuzzProxyHeader)
 fi
 SWIFT="${SWIFT:-swift}"
 scratch=.build-fuzz

@@ -15,7 +15,8 @@ final class SocketAddressTests: XCTestCase {
     func testRejectsMalformedText() {
         for text in ["", ":110", "localhost", "localhost:", "localhost:65536", "localhost:99999", "localhost:-1",
                      "localhost:+1", "localhost:1a", "localhost:123456", "::1:995", "[::1]", "[::1]995", "[::1:995",
-                     "[]:1", "host name:1", "host\t:1", "a]:1", "[::1]:", " localhost:1"] {
+                     "[]:1", "host name:1", "host\t:1", "a]:1", "[::1]:", " localhost:1",
+                     "[fe80::1%]:993", "[localhost]:1", "256.0.0.1:1", "[::g]:1"] {
             XCTAssertNil(SocketAddress.parse(text), "\(text.debugDescription) should not parse")
         }
     }

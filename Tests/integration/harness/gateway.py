@@ -68,6 +68,10 @@ class GatewayOptions:
     max_auth_failures: int | None = None   # limits.max_auth_failures
     max_messages: int | None = None        # limits.max_messages
     output_buffer: int | None = None       # limits.output_buffer (bytes)
+    # -- PROXY protocol (issue 8): two more listeners, `pop3-proxy` (starttls) and `pop3s-proxy`
+    # (implicit), with proxy_protocol: true; ports "proxy_starttls" / "proxy_implicit" --
+    proxy_listeners: bool = False
+    proxy_trusted_networks: list[str] | None = None   # proxy_trusted_networks (None: key left out)
     log_level: str = "trace"               # the most verbose: "no password in logs" holds at every level
     log_target: str | None = None          # auto | stderr | journal (None: key left out, i.e. auto)
     certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
@@ -102,6 +106,17 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
                   f"    address: {_q(addr['plain'])}",
                   "    tls: none",
                   "    allow_plaintext_auth: true"]
+    if "proxy_starttls" in ports:
+        lines += ["  - name: pop3-proxy",
+                  f"    address: {_q(addr['proxy_starttls'])}",
+                  "    tls: starttls",
+                  "    proxy_protocol: true",
+                  "  - name: pop3s-proxy",
+                  f"    address: {_q(addr['proxy_implicit'])}",
+                  "    tls: implicit",
+                  "    proxy_protocol: true"]
+    if opts.proxy_trusted_networks is not None:
+        lines.append(f"proxy_trusted_networks: [{', '.join(_q(n) for n in opts.proxy_trusted_networks)}]")
     lines += ["tls:",
               f"  certificate: {_q(opts.certificate or pki.fullchain)}",
               f"  key: {_q(opts.key or pki.key)}",
@@ -159,7 +174,8 @@ class Gateway(EndpointMixin):
         self.opts = opts
         self.binary = binary or popgate_binary()
         self.host = LOOPBACK
-        names = ["starttls", "implicit"] + (["plain"] if opts.plain_listener else [])
+        names = (["starttls", "implicit"] + (["plain"] if opts.plain_listener else [])
+                 + (["proxy_starttls", "proxy_implicit"] if opts.proxy_listeners else []))
         self.ports = dict(zip(names, free_ports(len(names))))
         self.config_path = workdir / "popgate.yaml"
         self.stderr_path = workdir / "popgate.stderr"
