@@ -18,7 +18,7 @@ struct ConfigValidator {
         var files: [FileReference]
     }
 
-    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "timeouts", "auth", "limits", "log"]
+    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "uidl_source", "retention", "timeouts", "auth", "limits", "log"]
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
@@ -218,20 +218,24 @@ struct ConfigValidator {
         let uidlFormat = optional(root, "uidl_format", default: defaults.uidlFormat) { d, node, path in
             guard let text = d.string(node, path) else { return nil }
             do {
-                return try UIDLFormat(parsing: text)
+                return try UIDLFormat(configured: text)
             } catch {
                 d.problem(path, "invalid UIDL format \"\(text)\": \(error)", line: node.line)
                 return nil
             }
         }
+        let uidlSource = optional(root, "uidl_source", default: defaults.uidlSource) { d, node, path in
+            d.choice(node, path, UIDLSource.self)
+        }
         let retention = readRetention(root, mailbox: mailbox)
         let (idle, backendTimeout) = readTimeouts(root)
         let failureDelay = readAuth(root)
 
-        guard let mailbox, let uidlFormat, let retention, let idle, let backendTimeout, let failureDelay, let backend else { return nil }
+        guard let mailbox, let uidlFormat, let uidlSource, let retention, let idle, let backendTimeout, let failureDelay, let backend else { return nil }
         return GatewaySettings(
             mailbox: mailbox,
             uidlFormat: uidlFormat,
+            uidlSource: uidlSource,
             retention: retention,
             idleTimeout: idle,
             backendTimeout: backendTimeout,

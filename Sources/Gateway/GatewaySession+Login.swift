@@ -65,6 +65,13 @@ struct SnapshotBuilder: Sendable {
     /// cut off instead of growing this array without bound.
     var responses = 0
     var current: PartialSummary?
+    /// `uidl_source: header`: usable `X-UIDL` values by UID, packed (nothing is kept for messages without one).
+    var headerUIDLs = HeaderUIDLs()
+    /// `X-UIDL` headers that were there but not usable (too long, spaces, 8-bit, folded).
+    var unusableHeaderUIDLs = 0
+    /// The current message's `BODY[HEADER.FIELDS (X-UIDL)]`, at most `HeaderFieldScanner.capacity` bytes.
+    var header: HeaderFieldScanner?
+    var readingHeader = false
 }
 
 struct PartialSummary: Sendable {
@@ -202,12 +209,17 @@ extension GatewaySession {
         var commands: [(Login.Step, IMAPCommand)] = []
         if login.plan == nil { commands.append((.postLoginCapability, .capability)) }
         if !login.selected { commands.append((.select, .select(mailbox: settings.mailbox))) }
-        if !login.snapshotTaken { commands.append((.snapshot, Self.snapshotFetch)) }
+        if !login.snapshotTaken { commands.append((.snapshot, snapshotFetch)) }
         guard !commands.isEmpty else { return finishLogin() }
         return sendLoginFlight(commands)
     }
 
     static let snapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags])
+    /// `uidl_source: header` also asks for the one header field (docs/uidl.md).
+    static let snapshotFetchWithHeader = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags, .headerFieldsPeek([xUIDL])])
+    static let xUIDL = "X-UIDL"
+
+    var snapshotFetch: IMAPCommand { settings.uidlSource == .header ? Self.snapshotFetchWithHeader : Self.snapshotFetch }
 
     /// A flight as one write: the driver writes each `.sendToBackend` as it comes, so separate actions
     /// would leave as separate TCP segments (and TLS records). Only sends with nothing but timers
@@ -291,6 +303,8 @@ extension GatewaySession {
                 return loginFailed(.temporary("snapshot FETCH sent more than limits.max_messages (\(settings.limits.maxMessages)) responses"))
             }
             snapshot.current = PartialSummary()
+            snapshot.header = nil
+            snapshot.readingHeader = false
         case .fetchAttribute(.uid(let uid)):
             snapshot.current?.uid = uid
         case .fetchAttribute(.rfc822Size(let size)):
@@ -301,16 +315,42 @@ extension GatewaySession {
         case .fetchAttribute(.flags(let flags)):
             let keyword = settings.retention.flagKeyword
             snapshot.current?.flags = flags.filter { Self.isSnapshotRelevant($0, keyword: keyword) }
+        case .fetchBodyBegin(let section, _, _):
+            guard settings.uidlSource == .header, Self.isHeaderFieldsSection(section) else { break }
+            snapshot.header = HeaderFieldScanner()
+            snapshot.readingHeader = true
+        case .fetchBodyBytes(let bytes):
+            if snapshot.readingHeader { snapshot.header?.feed(bytes) }
+        case .fetchBodyEnd:
+            snapshot.readingHeader = false
         case .fetchEnd:
             // Unsolicited FETCH (flag changes) lack the size: not part of the answer.
             if let current = snapshot.current, let uid = current.uid, let size = current.size {
                 snapshot.fetched.append(FetchedSummary(uid: uid, size: size, flags: current.flags))
+                if let header = snapshot.header { takeHeaderUIDL(header, uid: uid) }
             }
             snapshot.current = nil
+            snapshot.header = nil
         default:
             break
         }
         return []
+    }
+
+    /// Keeps a message's `X-UIDL` value when it can be a UIDL (`HeaderUIDLs.isUsable`); a header that is
+    /// there but unusable is counted (logged at login) and the message gets its format UIDL.
+    mutating func takeHeaderUIDL(_ header: HeaderFieldScanner, uid: UID) {
+        if let value = header.value(of: Self.xUIDL), HeaderUIDLs.isUsable(value) {
+            snapshot.headerUIDLs.append(key: uid.rawValue, value)
+        } else if header.byteCount > 2 {
+            // More than the blank line that ends an empty answer: a field was there.
+            snapshot.unusableHeaderUIDLs += 1
+        }
+    }
+
+    /// `HEADER.FIELDS (...)`, as the server echoes the section (not `HEADER.FIELDS.NOT`).
+    static func isHeaderFieldsSection(_ section: String) -> Bool {
+        ASCII.equalsIgnoringCase(section.utf8.prefix(14), "HEADER.FIELDS ".utf8)
     }
 
     /// The flags `Maildrop.snapshot` looks at; the rest is not kept.
@@ -378,7 +418,7 @@ extension GatewaySession {
     /// SELECT and the snapshot FETCH go behind the credentials when nothing waits for a continuation
     /// (SASL-IR, or a LOGIN without synchronising literals): a failed login makes them fail harmlessly.
     var afterCredentials: [(Login.Step, IMAPCommand)] {
-        [(.select, .select(mailbox: settings.mailbox)), (.snapshot, Self.snapshotFetch)]
+        [(.select, .select(mailbox: settings.mailbox)), (.snapshot, snapshotFetch)]
     }
 
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
@@ -496,7 +536,10 @@ extension GatewaySession {
     mutating func finishLogin() -> [SessionAction] {
         guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
         let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
-        let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
+        let headerCandidates = settings.uidlSource == .header ? snapshot.headerUIDLs : nil
+        let (drop, ignoredHeaderUIDLs) = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden,
+                                                           headerCandidates: headerCandidates, format: settings.uidlFormat)
+        let unusableHeaderUIDLs = snapshot.unusableHeaderUIDLs
         snapshot = SnapshotBuilder()
         guard drop.entries.count <= settings.limits.maxMessages else {
             return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(drop.entries.count) messages exceed limits.max_messages"))
@@ -506,11 +549,19 @@ extension GatewaySession {
         phase = .transaction
         summary.listed = drop.entries.count
         authFailures = 0
+        var fields = [LogKey.messages: String(drop.entries.count)]
+        if let used = drop.headerUIDLs {
+            // How many UIDLs came from X-UIDL headers, and how many headers were not used (unusable, or
+            // repeating another message's UIDL).
+            fields[LogKey.headerUIDLs] = String(used.count)
+            fields[LogKey.headerUIDLsIgnored] = String(unusableHeaderUIDLs + ignoredHeaderUIDLs)
+        }
         return [
             .cancelTimer(.login),
             .recordAuthSuccess,
+            .lookUpUIDLHistory(user: summary.user ?? ""),
             .count(.loginSucceeded),
-            .log(LogRecord(.info, "logged in", fields: [LogKey.messages: String(drop.entries.count)])),
+            .log(LogRecord(.info, "logged in", fields: fields)),
             .sendToClient(POP3Response.ok("Logged in.")),
         ] + processClientInput()
     }

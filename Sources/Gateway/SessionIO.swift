@@ -23,6 +23,9 @@ public enum SessionEvent: Sendable {
     /// The answer to `.lookUpAuthPenalty`: how long this client's address must wait before its login
     /// reaches the backend (zero without recent failures).
     case authPenaltyLookedUp(Duration)
+    /// The answer to `.lookUpUIDLHistory`: the UIDL sample the user's previous session left on this
+    /// instance, nil when there is none.
+    case uidlHistoryLookedUp(UIDLSample?)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -58,6 +61,10 @@ public enum SessionAction: Sendable, Equatable {
     case recordAuthFailure
     /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
     case recordAuthSuccess
+    /// Ask the daemon's UIDL history for the user's previous sample; answered with `.uidlHistoryLookedUp`.
+    case lookUpUIDLHistory(user: String)
+    /// The session is ending: remember what its client may keep, for the user's next session.
+    case rememberUIDLHistory(user: String, UIDLSample)
     case connectBackend
     case sendToBackend([UInt8])
     case startBackendTLS
@@ -130,6 +137,10 @@ public struct SessionSummary: Sendable, Equatable {
     public var deleted = 0
     /// What QUIT did with the DELE'd messages: "expunged", "moved", "flagged", "kept", "failed", "none".
     public var retention = "none"
+    /// Sessions that logged in: the UIDL set's short hash and whether it changed since the user's
+    /// previous session (docs/uidl.md).
+    public var uidlHash: String?
+    public var uidlChange: UIDLChange?
 
     public init(user: String? = nil, ending: Ending = .clientGone) {
         self.user = user

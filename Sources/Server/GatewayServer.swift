@@ -15,13 +15,16 @@ struct ServerEnvironment: Sendable {
     let stats: ServerStats
     /// Per-client state that outlives sessions (connection counts, auth penalties): one for the daemon.
     let clients: ClientRegistry
+    /// The UIDL samples of the users' last sessions (uidl_change in the summary line): one for the daemon.
+    let uidlHistory: UIDLHistoryRegistry
     let serverTLS: TLSContext?
     let backendTLS: TLSContext?
 
-    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry) throws {
+    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry, uidlHistory: UIDLHistoryRegistry) throws {
         self.config = config
         self.stats = stats
         self.clients = clients
+        self.uidlHistory = uidlHistory
         if let tls = config.tls {
             serverTLS = try TLSContext.server(certificateChainFile: tls.certificate, privateKeyFile: tls.key)
         } else {
@@ -62,11 +65,12 @@ public final class GatewayServer: @unchecked Sendable {
     private var stopping = false
     public let stats = ServerStats()
     private let clients: ClientRegistry
+    private let uidlHistory = UIDLHistoryRegistry()
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
         do {
-            environment = try ServerEnvironment(config: config, stats: stats, clients: clients)
+            environment = try ServerEnvironment(config: config, stats: stats, clients: clients, uidlHistory: uidlHistory)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -130,7 +134,7 @@ public final class GatewayServer: @unchecked Sendable {
     public func reload(config: PopGateConfig) throws {
         let new: ServerEnvironment
         do {
-            new = try ServerEnvironment(config: config, stats: stats, clients: clients)
+            new = try ServerEnvironment(config: config, stats: stats, clients: clients, uidlHistory: uidlHistory)
         } catch {
             throw ServerError.tls("\(error)")
         }
