@@ -20,7 +20,7 @@ struct ConfigValidator {
         var files: [FileReference]
     }
 
-    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "retention", "policy", "policies", "routes", "routes_file", "auth_http",
+    static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "uidl_source", "retention", "policy", "policies", "routes", "routes_file", "auth_http",
                            "timeouts", "auth", "limits", "log", "proxy_trusted_networks"]
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth", "proxy_protocol"]
     static let tlsKeys = ["certificate", "key"]
@@ -320,19 +320,23 @@ struct ConfigValidator {
         let uidlFormat = optional(root, "uidl_format", default: defaults.uidlFormat) { d, node, path in
             guard let text = d.string(node, path) else { return nil }
             do {
-                return try UIDLFormat(parsing: text)
+                return try UIDLFormat(configured: text)
             } catch {
                 d.problem(path, "invalid UIDL format \"\(text)\": \(error)", line: node.line)
                 return nil
             }
         }
+        let uidlSource = optional(root, "uidl_source", default: defaults.uidlSource) { d, node, path in
+            d.choice(node, path, UIDLSource.self)
+        }
         let (idle, backendTimeout) = readTimeouts(root)
         let failureDelay = readAuth(root)
 
-        guard let mailbox, let uidlFormat, let idle, let backendTimeout, let failureDelay else { return nil }
+        guard let mailbox, let uidlFormat, let uidlSource, let idle, let backendTimeout, let failureDelay else { return nil }
         return GatewaySettings(
             mailbox: mailbox,
             uidlFormat: uidlFormat,
+            uidlSource: uidlSource,
             idleTimeout: idle,
             backendTimeout: backendTimeout,
             authFailureDelay: failureDelay

@@ -73,6 +73,13 @@ struct SnapshotBuilder: Sendable {
     /// cut off instead of growing this array without bound.
     var responses = 0
     var current: PartialSummary?
+    /// `uidl_source: header`: usable `X-UIDL` values by UID, packed (nothing is kept for messages without one).
+    var headerUIDLs = HeaderUIDLs()
+    /// `X-UIDL` headers that were there but not usable (too long, spaces, 8-bit, folded).
+    var unusableHeaderUIDLs = 0
+    /// The current message's `BODY[HEADER.FIELDS (X-UIDL)]`, at most `HeaderFieldScanner.capacity` bytes.
+    var header: HeaderFieldScanner?
+    var readingHeader = false
 }
 
 struct PartialSummary: Sendable {
@@ -279,9 +286,19 @@ extension GatewaySession {
     static let snapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags])
     /// Recent mode also needs each message's arrival day.
     static let recentSnapshotFetch = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags, .internalDate])
+    /// `uidl_source: header` also asks for the one header field (docs/uidl.md).
+    static let snapshotFetchWithHeader = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags, .headerFieldsPeek([xUIDL])])
+    static let recentSnapshotFetchWithHeader = IMAPCommand.uidFetch(UIDSet.all, items: [.uid, .rfc822Size, .flags, .internalDate, .headerFieldsPeek([xUIDL])])
+    static let xUIDL = "X-UIDL"
 
     func snapshotFetch(_ login: Login) -> IMAPCommand {
-        login.recent && route?.recentSince != nil ? Self.recentSnapshotFetch : Self.snapshotFetch
+        let recent = login.recent && route?.recentSince != nil
+        switch (recent, settings.uidlSource == .header) {
+        case (false, false): return Self.snapshotFetch
+        case (false, true): return Self.snapshotFetchWithHeader
+        case (true, false): return Self.recentSnapshotFetch
+        case (true, true): return Self.recentSnapshotFetchWithHeader
+        }
     }
 
     /// What the snapshot leaves out: the policy's hidden flags, and in recent mode only what is
@@ -374,6 +391,8 @@ extension GatewaySession {
                 return loginFailed(.temporary("snapshot FETCH sent more than limits.max_messages (\(settings.limits.maxMessages)) responses"))
             }
             snapshot.current = PartialSummary()
+            snapshot.header = nil
+            snapshot.readingHeader = false
         case .fetchAttribute(.uid(let uid)):
             snapshot.current?.uid = uid
         case .fetchAttribute(.rfc822Size(let size)):
@@ -386,18 +405,44 @@ extension GatewaySession {
             snapshot.current?.flags = flags.filter { hidden.hides($0) }
         case .fetchAttribute(.internalDate(let day)):
             snapshot.current?.day = day
+        case .fetchBodyBegin(let section, _, _):
+            guard settings.uidlSource == .header, Self.isHeaderFieldsSection(section) else { break }
+            snapshot.header = HeaderFieldScanner()
+            snapshot.readingHeader = true
+        case .fetchBodyBytes(let bytes):
+            if snapshot.readingHeader { snapshot.header?.feed(bytes) }
+        case .fetchBodyEnd:
+            snapshot.readingHeader = false
         case .fetchEnd:
             // Unsolicited FETCH (flag changes) lack the size: not part of the answer. In recent mode a
             // message older than the window (or without a date) is left out here, before it costs memory.
             if let current = snapshot.current, let uid = current.uid, let size = current.size,
                snapshot.since.map({ since in current.day.map { $0 >= since } ?? false }) ?? true {
                 snapshot.fetched.append(FetchedSummary(uid: uid, size: size, flags: current.flags))
+                if let header = snapshot.header { takeHeaderUIDL(header, uid: uid) }
             }
             snapshot.current = nil
+            snapshot.header = nil
         default:
             break
         }
         return []
+    }
+
+    /// Keeps a message's `X-UIDL` value when it can be a UIDL (`HeaderUIDLs.isUsable`); a header that is
+    /// there but unusable is counted (logged at login) and the message gets its format UIDL.
+    mutating func takeHeaderUIDL(_ header: HeaderFieldScanner, uid: UID) {
+        if let value = header.value(of: Self.xUIDL), HeaderUIDLs.isUsable(value) {
+            snapshot.headerUIDLs.append(key: uid.rawValue, value)
+        } else if header.byteCount > 2 {
+            // More than the blank line that ends an empty answer: a field was there.
+            snapshot.unusableHeaderUIDLs += 1
+        }
+    }
+
+    /// `HEADER.FIELDS (...)`, as the server echoes the section (not `HEADER.FIELDS.NOT`).
+    static func isHeaderFieldsSection(_ section: String) -> Bool {
+        ASCII.equalsIgnoringCase(section.utf8.prefix(14), "HEADER.FIELDS ".utf8)
     }
 
     mutating func afterGreeting() -> [SessionAction] {
@@ -585,7 +630,10 @@ extension GatewaySession {
 
     mutating func finishLogin() -> [SessionAction] {
         guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
-        let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hidden: snapshot.hidden)
+        let headerCandidates = settings.uidlSource == .header ? snapshot.headerUIDLs : nil
+        let (drop, ignoredHeaderUIDLs) = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hidden: snapshot.hidden,
+                                                           headerCandidates: headerCandidates, format: settings.uidlFormat)
+        let unusableHeaderUIDLs = snapshot.unusableHeaderUIDLs
         snapshot = SnapshotBuilder()
         guard drop.entries.count <= settings.limits.maxMessages else {
             return loginFailed(.permanent("Mailbox too large for POP3.", log: "\(drop.entries.count) messages exceed limits.max_messages"))
@@ -595,11 +643,19 @@ extension GatewaySession {
         phase = .transaction
         summary.listed = drop.entries.count
         authFailures = 0
+        var fields = [LogKey.messages: String(drop.entries.count)]
+        if let used = drop.headerUIDLs {
+            // How many UIDLs came from X-UIDL headers, and how many headers were not used (unusable, or
+            // repeating another message's UIDL).
+            fields[LogKey.headerUIDLs] = String(used.count)
+            fields[LogKey.headerUIDLsIgnored] = String(unusableHeaderUIDLs + ignoredHeaderUIDLs)
+        }
         return [
             .cancelTimer(.login),
             .recordAuthSuccess,
+            .lookUpUIDLHistory(user: summary.user ?? ""),
             .count(.loginSucceeded),
-            .log(LogRecord(.info, "logged in", fields: [LogKey.messages: String(drop.entries.count)])),
+            .log(LogRecord(.info, "logged in", fields: fields)),
             .sendToClient(POP3Response.ok("Logged in.")),
         ] + processClientInput()
     }

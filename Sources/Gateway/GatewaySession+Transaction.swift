@@ -62,8 +62,8 @@ extension GatewaySession {
         case .uidl(nil):
             return beginListing(.uidl, header: POP3Response.ok(""))
         case .uidl(let number?):
-            guard let entry = drop.visibleEntry(number) else { return missing(number, in: drop) }
-            return [.sendToClient(POP3Response.ok("\(number) \(uidl(entry, drop))"))]
+            guard drop.visibleEntry(number) != nil else { return missing(number, in: drop) }
+            return [.sendToClient(POP3Response.ok("\(number) \(drop.uidl(at: number.rawValue - 1, format: settings.uidlFormat))"))]
         case .dele(let number):
             guard drop.visibleEntry(number) != nil else { return missing(number, in: drop) }
             drop.markDeleted(number)
@@ -93,10 +93,6 @@ extension GatewaySession {
         case .stls:
             return commandFailed("STLS is only allowed before login.")
         }
-    }
-
-    func uidl(_ entry: Maildrop.Entry, _ drop: Maildrop) -> String {
-        settings.uidlFormat.uidl(uid: entry.uid.rawValue, uidValidity: drop.uidValidity.rawValue)
     }
 
     /// `-ERR` for a message number that is out of range or marked deleted (RFC 1939 §5). A well-formed
@@ -132,7 +128,7 @@ extension GatewaySession {
             output.append(ASCII.space)
             switch listing.kind {
             case .list: ASCII.appendDigits(entry.size, to: &output)
-            case .uidl: settings.uidlFormat.append(uid: entry.uid.rawValue, uidValidity: drop.uidValidity.rawValue, to: &output)
+            case .uidl: drop.appendUIDL(at: index - 1, format: settings.uidlFormat, to: &output)
             }
             output.append(contentsOf: ASCII.crlf)
         }

@@ -53,6 +53,9 @@ public struct GatewaySession: Sendable {
 
     // Bookkeeping.
     var summary = SessionSummary()
+    /// The UIDL sample of the user's previous session (`.uidlHistoryLookedUp`); compared at the end.
+    var previousUIDLs: UIDLSample?
+    var uidlHistoryLookedUp = false
     var badLines = 0
     var errors = 0
     var authFailures = 0
@@ -155,6 +158,10 @@ public struct GatewaySession: Sendable {
             return actions + resumeGeneratedOutput()
         case .clientWritable:
             return resumeGeneratedOutput()
+        case .uidlHistoryLookedUp(let sample):
+            previousUIDLs = sample
+            uidlHistoryLookedUp = true
+            return []
         case .authPenaltyLookedUp(let delay):
             return authPenaltyLookedUp(delay)
         case .routeResolved(let decision):
@@ -373,6 +380,7 @@ public struct GatewaySession: Sendable {
             .cancelTimer(.idle), .cancelTimer(.backend), .cancelTimer(.authFailureDelay), .cancelTimer(.authPenalty), .cancelTimer(.login),
         ]
         if let notifyClient { actions.append(.sendToClient(notifyClient)) }
+        actions += observeUIDLs()
         actions.append(.closeClient)
         if backend != .none {
             if backend == .connected && !backendLost {
@@ -382,6 +390,25 @@ public struct GatewaySession: Sendable {
             backend = .none
         }
         actions.append(.sessionEnded(summary))
+        return actions
+    }
+
+    /// A session that logged in reports its UIDL set's hash and whether it changed since the user's
+    /// previous session, and leaves the sample of what its client may keep (UIDLHistory.swift).
+    mutating func observeUIDLs() -> [SessionAction] {
+        guard let drop = maildrop, let user = summary.user, uidlHistoryLookedUp else { return [] }
+        // Messages QUIT removed (flagged, moved, expunged) are no longer listed next time.
+        let removedAtQuit = summary.ending == .quit && [RetentionOutcome.expunged, .moved, .flagged].contains(summary.retention)
+        let observation = drop.observeUIDLs(format: settings.uidlFormat, previous: previousUIDLs) { entry in
+            !(removedAtQuit && entry.markedDeleted)
+        }
+        summary.uidlHash = observation.shortHash
+        summary.uidlChange = observation.change
+        var actions: [SessionAction] = [.rememberUIDLHistory(user: user, observation.sample)]
+        if observation.change == .yes {
+            actions.insert(.log(LogRecord(.warning, "UIDLs changed since this user's previous session: a client that keeps mail on the server may download it all again",
+                                          fields: [LogKey.uidlHash: observation.shortHash])), at: 0)
+        }
         return actions
     }
 

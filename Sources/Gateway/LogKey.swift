@@ -29,6 +29,12 @@ public enum LogKey {
     public static let delay = "delay"
     /// Messages in the maildrop at login.
     public static let messages = "messages"
+    /// `uidl_source: header`: UIDLs taken from X-UIDL headers at login, and headers not used.
+    public static let headerUIDLs = "x_uidl"
+    public static let headerUIDLsIgnored = "x_uidl_ignored"
+    /// The session summary's UIDL set hash and whether the set changed since the user's previous session.
+    public static let uidlHash = "uidl_hash"
+    public static let uidlChange = "uidl_change"
     /// The open-files limit (RLIMIT_NOFILE): soft after raising, hard, and the soft one before and after.
     public static let openFiles = "nofile"
     public static let hardLimit = "hard"

@@ -25,6 +25,9 @@ public enum SessionEvent: Sendable {
     case authPenaltyLookedUp(Duration)
     /// The answer to `.resolveRoute`: where this login goes, or why it goes nowhere.
     case routeResolved(RouteDecision)
+    /// The answer to `.lookUpUIDLHistory`: the UIDL sample the user's previous session left on this
+    /// instance, nil when there is none.
+    case uidlHistoryLookedUp(UIDLSample?)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -60,6 +63,10 @@ public enum SessionAction: Sendable, Equatable {
     case recordAuthFailure
     /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
     case recordAuthSuccess
+    /// Ask the daemon's UIDL history for the user's previous sample; answered with `.uidlHistoryLookedUp`.
+    case lookUpUIDLHistory(user: String)
+    /// The session is ending: remember what its client may keep, for the user's next session.
+    case rememberUIDLHistory(user: String, UIDLSample)
     /// Ask the daemon's router where this login goes (static routes or the `auth_http` service);
     /// answered with `.routeResolved`. Carries the password for a routing service that authenticates.
     case resolveRoute(RouteRequest)
@@ -139,6 +146,10 @@ public struct SessionSummary: Sendable, Equatable {
     public var retention: RetentionOutcome = .none
     /// The route the login took (`Route.name`), nil before one was resolved.
     public var route: String?
+    /// Sessions that logged in: the UIDL set's short hash and whether it changed since the user's
+    /// previous session (docs/uidl.md).
+    public var uidlHash: String?
+    public var uidlChange: UIDLChange?
 
     public init(user: String? = nil, ending: Ending = .clientGone) {
         self.user = user

@@ -5,6 +5,8 @@ public struct GatewaySettings: Sendable, Equatable {
     /// The IMAP folder that is the POP3 maildrop.
     public var mailbox: String
     public var uidlFormat: UIDLFormat
+    /// Where UIDLs come from: the format alone, or an `X-UIDL:` header first (docs/uidl.md).
+    public var uidlSource: UIDLSource
     /// RFC 1939 §3: at least 10 minutes.
     public var idleTimeout: Duration
     /// How long one backend round trip (connect, greeting, a command) may take.
@@ -18,6 +20,7 @@ public struct GatewaySettings: Sendable, Equatable {
     public init(
         mailbox: String = "INBOX",
         uidlFormat: UIDLFormat = .dovecotDefault,
+        uidlSource: UIDLSource = .imap,
         idleTimeout: Duration = .seconds(600),
         backendTimeout: Duration = .seconds(30),
         authFailureDelay: Duration = .seconds(2),
@@ -26,6 +29,7 @@ public struct GatewaySettings: Sendable, Equatable {
     ) {
         self.mailbox = mailbox
         self.uidlFormat = uidlFormat
+        self.uidlSource = uidlSource
         self.idleTimeout = idleTimeout
         self.backendTimeout = backendTimeout
         self.authFailureDelay = authFailureDelay
@@ -58,6 +62,15 @@ public struct GatewaySettings: Sendable, Equatable {
         public var maxBufferedInput: Int = 64 * 1024
         public init() {}
     }
+}
+
+/// `uidl_source`: where a message's UIDL comes from.
+public enum UIDLSource: String, Sendable, Equatable, CaseIterable {
+    /// `uidl_format` of the IMAP UID and UIDVALIDITY.
+    case imap
+    /// The message's `X-UIDL:` header when it has a usable one (what migrations from old POP3 servers
+    /// leave behind), otherwise `uidl_format`. The snapshot FETCH then also asks for that header.
+    case header
 }
 
 /// What happens on the IMAP side when a POP3 session ends with QUIT.

@@ -23,6 +23,10 @@ public enum FetchItem: Sendable, Equatable {
     /// `BODY.PEEK[]` (whole message, no `\Seen` side effect); with `partial`: `BODY.PEEK[]<offset.length>`.
     /// The answer is `BODY[]` or `BODY[]<offset>`.
     case bodyPeek(partial: Partial?)
+    /// `BODY.PEEK[HEADER.FIELDS (NAME ...)]`: only these header fields (RFC 3501 §6.4.5), no `\Seen`. The
+    /// answer is `BODY[HEADER.FIELDS (NAME ...)]`, the matching lines and a blank line; read the first
+    /// field's value with `HeaderFieldScanner`. Names must be atoms (`X-UIDL`).
+    case headerFieldsPeek([String])
 }
 
 /// The IMAP4rev1 commands the gateway sends (RFC 3501 plus UIDPLUS, MOVE, SASL-IR).

@@ -109,6 +109,9 @@ public enum IMAPCommandEncoder {
         case .internalDate: return "INTERNALDATE"
         case .bodyPeek(let partial?): return "BODY.PEEK[]<\(partial.offset).\(partial.length)>"
         case .bodyPeek(nil): return "BODY.PEEK[]"
+        case .headerFieldsPeek(let names):
+            precondition(!names.isEmpty && names.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy(isAtomChar) }, "header field names must be atoms")
+            return "BODY.PEEK[HEADER.FIELDS (\(names.joined(separator: " ")))]"
         }
     }
 

@@ -19,15 +19,18 @@ struct ServerEnvironment: Sendable {
     let clients: ClientRegistry
     /// The `auth_http` client, one for the daemon (its pending count and cache outlive reloads).
     let authHTTP: AuthHTTPClient
+    /// The UIDL samples of the users' last sessions (uidl_change in the summary line): one for the daemon.
+    let uidlHistory: UIDLHistoryRegistry
     let serverTLS: TLSContext?
     /// One client context per distinct (ca_file, verify_certificate) among the backends that use TLS.
     let backendTLS: [BackendTLSKey: TLSContext]
 
-    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry, authHTTP: AuthHTTPClient) throws {
+    init(config: PopGateConfig, stats: ServerStats, clients: ClientRegistry, authHTTP: AuthHTTPClient, uidlHistory: UIDLHistoryRegistry) throws {
         self.config = config
         self.stats = stats
         self.clients = clients
         self.authHTTP = authHTTP
+        self.uidlHistory = uidlHistory
         if let tls = config.tls {
             serverTLS = try TLSContext.server(certificateChainFile: tls.certificate, privateKeyFile: tls.key)
         } else {
@@ -89,11 +92,12 @@ public final class GatewayServer: @unchecked Sendable {
     private let clients: ClientRegistry
     /// On its own event loop: a slow routing service never holds up a session loop.
     private let authHTTP = AuthHTTPClient(loop: EventLoopGroup(loopCount: 1).loops[0])
+    private let uidlHistory = UIDLHistoryRegistry()
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
         do {
-            environment = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP)
+            environment = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP, uidlHistory: uidlHistory)
         } catch {
             throw ServerError.tls("\(error)")
         }
@@ -157,7 +161,7 @@ public final class GatewayServer: @unchecked Sendable {
     public func reload(config: PopGateConfig) throws {
         let new: ServerEnvironment
         do {
-            new = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP)
+            new = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP, uidlHistory: uidlHistory)
         } catch {
             throw ServerError.tls("\(error)")
         }

@@ -167,6 +167,10 @@ final class SessionDriver: @unchecked Sendable {
             if let clientKey { environment.clients.loginFailed(clientKey) }
         case .recordAuthSuccess:
             if let clientKey { environment.clients.loginSucceeded(clientKey) }
+        case .lookUpUIDLHistory(let user):
+            handle(.uidlHistoryLookedUp(environment.uidlHistory.recall(user)))
+        case .rememberUIDLHistory(let user, let sample):
+            environment.uidlHistory.remember(user, sample)
         case .startClientTLS:
             guard let context = environment.serverTLS else {
                 handle(.clientClosed)
@@ -361,7 +365,7 @@ final class SessionDriver: @unchecked Sendable {
         let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
         if let user = summary.user { logger[metadataKey: LogKey.user] = .string(user) }
         let tls = client.protocolVersion ?? "none"
-        let metadata: Logger.Metadata = [
+        var metadata: Logger.Metadata = [
             LogKey.ending: .string(summary.ending.rawValue),
             LogKey.listed: .stringConvertible(summary.listed),
             LogKey.retrieved: .stringConvertible(summary.retrieved),
@@ -372,10 +376,15 @@ final class SessionDriver: @unchecked Sendable {
             LogKey.duration: .string(format3(seconds)),
             LogKey.tls: .string(tls),
         ]
+        if let hash = summary.uidlHash, let change = summary.uidlChange {
+            metadata[LogKey.uidlHash] = .string(hash)
+            metadata[LogKey.uidlChange] = .string(change.rawValue)
+        }
         let client = endpoints.client?.description ?? "unknown"
         let message = "session ended: user=\(summary.user ?? "-") client=\(client) listener=\(listener.name) tls=\(tls) "
             + "ending=\(summary.ending.rawValue) listed=\(summary.listed) retrieved=\(summary.retrieved)/\(summary.retrievedBytes)B "
             + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention.rawValue) duration=\(format3(seconds))s"
+            + (summary.uidlHash.map { hash in " uidl_hash=\(hash) uidl_change=\(summary.uidlChange?.rawValue ?? "-")" } ?? "")
         logger.info("\(message)", metadata: metadata)
     }
 

@@ -474,6 +474,19 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
+    func testUIDLPresetsAndSource() throws {
+        let loaded = try ConfigLoader.parse(yaml: minimal + "\nuidl_format: uw-imap\nuidl_source: header\n")
+        XCTAssertEqual(loaded.config.gateway.uidlFormat.description, "%08Xv%08Xu")
+        XCTAssertEqual(loaded.config.gateway.uidlFormat.preset, .uwIMAP)
+        XCTAssertEqual(loaded.config.gateway.uidlSource, .header)
+        XCTAssertEqual(try ConfigLoader.parse(yaml: minimal).config.gateway.uidlSource, .imap)
+        XCTAssertEqual(descriptions(minimal + "\nuidl_format: courier-v2\n"), [
+            "uidl_format: invalid UIDL format \"courier-v2\": preset courier-v2 cannot be reproduced over IMAP: "
+                + UIDLFormat.Preset.courierV2.refusal! + " (line 8)",
+        ])
+        XCTAssertEqual(descriptions(minimal + "\nuidl_source: x-uidl\n"), ["uidl_source: expected one of imap, header, got \"x-uidl\" (line 8)"])
+    }
+
     func testFlagKeywordMustBeAnIMAPAtom() throws {
         for keyword in ["\\Deleted", "$POP3 Deleted", "(x)", "a{1}", "100%", "a*", "say\"hi\"", "a]", "$Pöp", "tab\tx"] {
             let found = problems(minimal + "\nretention:\n  flag_keyword: '\(keyword)'\n")

@@ -19,6 +19,8 @@ struct SessionTranscript {
     private(set) var routeRequests: [RouteRequest] = []
 
     static let backend = BackendTarget(host: "imap.test", port: 993)
+    /// What the daemon's UIDL history answers to `.lookUpUIDLHistory` (nil: no earlier session).
+    var previousUIDLs: UIDLSample?
     /// Answer `.requestClientWritable` at once, as the driver does for a client that reads; false
     /// plays a client that never reads (the request stays pending).
     var clientReads = true
@@ -47,6 +49,7 @@ struct SessionTranscript {
                 case .resolveRoute(let request):
                     routeRequests.append(request)
                     replies.append(.routeResolved(routeDecision))
+                case .lookUpUIDLHistory: replies.append(.uidlHistoryLookedUp(previousUIDLs))
                 case .requestClientWritable:
                     if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
                 default: break

@@ -96,3 +96,49 @@ final class IdleMemoryTests: XCTestCase {
         XCTAssertTrue(t.contains(.releaseIdleMemory))
     }
 }
+
+final class HeaderSnapshotWorkTests: XCTestCase {
+    /// `uidl_source: header` on 100,000 messages, half with an X-UIDL: the snapshot still grows in place,
+    /// the values are packed (their bytes, no String per message), and the maildrop lists them.
+    func testHeaderUIDLsOfOneHundredThousandMessagesArePackedInPlace() {
+        let count = 100_000
+        var t = SessionTranscript(settings: GatewaySettings(uidlSource: .header, authFailureDelay: .seconds(2)))
+        _ = t.takeClient()
+        t.reachBackend()
+        t.backend("P1 " + SessionTranscript.loggedIn)
+        t.backend("* \(count) EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\nP2 OK [READ-WRITE] Select completed.\r\n")
+        XCTAssertTrue(t.takeBackend().hasSuffix("UID FETCH 1:* (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (X-UIDL)])\r\n"))
+
+        var pending: [UInt8] = []
+        var moves = (fetched: 0, bytes: 0, spans: 0)
+        var bases: (UnsafeRawPointer?, UnsafeRawPointer?, UnsafeRawPointer?)
+        func deliver(_ t: inout SessionTranscript) {
+            t.send(.backendDataReceived(pending))
+            pending.removeAll(keepingCapacity: true)
+            let s = t.session.snapshot
+            let now = (s.fetched.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) },
+                       s.headerUIDLs.bytes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) },
+                       s.headerUIDLs.spans.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) })
+            if now.0 != bases.0 { moves.fetched += 1 }
+            if now.1 != bases.1 { moves.bytes += 1 }
+            if now.2 != bases.2 { moves.spans += 1 }
+            bases = now
+        }
+        for number in 1...count {
+            let header = number % 2 == 0 ? "X-UIDL: old-\(number)\r\n\r\n" : "\r\n"
+            pending += Array("* \(number) FETCH (UID \(number) RFC822.SIZE 100 FLAGS () BODY[HEADER.FIELDS (X-UIDL)] {\(header.utf8.count)}\r\n\(header))\r\n".utf8)
+            if pending.count >= 64 * 1024 - 200 { deliver(&t) }
+        }
+        deliver(&t)
+        XCTAssertEqual(t.session.snapshot.fetched.count, count)
+        XCTAssertEqual(t.session.snapshot.headerUIDLs.count, count / 2)
+        XCTAssertLessThanOrEqual(moves.fetched, 24, "fetched moved \(moves.fetched) times")
+        XCTAssertLessThanOrEqual(moves.bytes, 30, "header bytes moved \(moves.bytes) times")
+        XCTAssertLessThanOrEqual(moves.spans, 24, "header index moved \(moves.spans) times")
+        t.backend("P3 OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
+        XCTAssertEqual(t.session.maildrop?.headerUIDLs?.count, count / 2)
+        t.client("UIDL 1\r\nUIDL 2\r\nUIDL \(count)\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 1 \(UIDLFormat.dovecotDefault.uidl(uid: 1, uidValidity: 7))\r\n+OK 2 old-2\r\n+OK \(count) old-\(count)\r\n")
+    }
+}

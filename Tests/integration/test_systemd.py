@@ -78,7 +78,9 @@ def summary_of(gw, client_port: int, timeout: float = 5.0) -> dict[str, str]:
 SUMMARY = re.compile(
     r"session ended: user=(?P<user>\S+) client=(?P<client>\S+) listener=(?P<listener>\S+) tls=(?P<tls>\S+) "
     r"ending=(?P<ending>\S+) listed=(?P<listed>\d+) retrieved=(?P<retrieved>\d+)/(?P<bytes>\d+)B "
-    r"top=(?P<top>\d+) deleted=(?P<deleted>\d+) retention=(?P<retention>\S+) duration=(?P<duration>\d+\.\d{3})s")
+    r"top=(?P<top>\d+) deleted=(?P<deleted>\d+) retention=(?P<retention>\S+) duration=(?P<duration>\d+\.\d{3})s"
+    # sessions that logged in (docs/uidl.md)
+    r"(?: uidl_hash=(?P<uidl_hash>[0-9a-f]{8}) uidl_change=(?P<uidl_change>first|no|yes))?")
 
 
 def check_summary(event: dict[str, str], **expected) -> re.Match:
@@ -94,6 +96,8 @@ def check_summary(event: dict[str, str], **expected) -> re.Match:
         assert event.get(key) == m.group(group), f"field {key}={event.get(key)!r} vs message {m.group(group)!r}"
     if m.group("user") != "-":
         assert event.get("user") == m.group("user")
+    for key in ("uidl_hash", "uidl_change"):
+        assert event.get(key) == m.group(key), f"field {key}={event.get(key)!r} vs message {m.group(key)!r}"
     return m
 
 

@@ -210,6 +210,10 @@ struct Harness {
                 replies.append(.authPenaltyLookedUp(penaltyLookups % 2 == 0 ? .seconds(1) : .zero))
             case .requestClientWritable:
                 replies.append(.clientWritable)
+            case .lookUpUIDLHistory:
+                // Alternate between no earlier session and one, so both comparisons are taken.
+                penaltyLookups += 1
+                replies.append(.uidlHistoryLookedUp(penaltyLookups % 2 == 0 ? UIDLSample(items: [.init(hash: 1, size: 10)]) : nil))
             default:
                 // startClientTLS, pause/resumeClientInput, startBackendTLS, closeBackend, timers, log,
                 // count, and cases added later: nothing to check here.

@@ -72,6 +72,7 @@ class Dovecot(DovecotProcess):
         self.home_root = root / "home"
         self.proc: subprocess.Popen | None = None
         self._users: dict[str, str] = {}
+        self._settings: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._counter = 0
         mail = pwd.getpwnam("mail")
@@ -191,13 +192,17 @@ service pop3-login {{
 
     # -- users ---------------------------------------------------------------------
 
-    def add_user(self, name: str, password: str) -> None:
-        """Adds (or replaces) a passwd-file user; Dovecot re-reads the file on change."""
+    def add_user(self, name: str, password: str, settings: dict[str, str] | None = None) -> None:
+        """Adds (or replaces) a passwd-file user; Dovecot re-reads the file on change. `settings`
+        override Dovecot settings for this user only (passdb `userdb_<setting>` extra fields), e.g.
+        {"pop3_uidl_format": "%v.%u"}: one Dovecot serves several reference configurations."""
         if ":" in name or "\n" in name:
             raise ValueError("user names cannot contain ':' or newlines")
         with self._lock:
             existed = name in self._users
             self._users[name] = password
+            if settings:
+                self._settings[name] = dict(settings)
             self._write_user(name)
         if existed:
             # Dovecot stats an already opened passwd-file at most once a second
@@ -214,7 +219,11 @@ service pop3-login {{
         b64 = base64.b64encode(self._users[name].encode("utf-8")).decode("ascii")
         path = self.users_dir / f"{name}.passwd"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(f"{name}:{{PLAIN.B64}}{b64}::::::\n")
+        # Extra fields are %-expanded by passwd-file: "%%" gives the "%" of a format.
+        extra = " ".join(f"userdb_{k}={v.replace('%', '%%')}" for k, v in self._settings.get(name, {}).items())
+        if any(c in extra for c in ":\n"):
+            raise ValueError("settings cannot contain ':' or newlines")
+        tmp.write_text(f"{name}:{{PLAIN.B64}}{b64}::::::{extra}\n")
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
 

@@ -48,6 +48,7 @@ class GatewayOptions:
     starttls_plaintext_auth: bool = False  # allow_plaintext_auth on the starttls listener
     mailbox: str = "INBOX"
     uidl_format: str | None = None
+    uidl_source: str | None = None         # imap | header
     on_retrieve: str | None = None         # seen | none
     on_delete: str | None = None           # expunge | move | flag | keep
     move_to: str | None = None
@@ -132,6 +133,8 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
     lines.append(f"mailbox: {_q(opts.mailbox)}")
     if opts.uidl_format is not None:
         lines.append(f"uidl_format: {_q(opts.uidl_format)}")
+    if opts.uidl_source is not None:
+        lines.append(f"uidl_source: {_q(opts.uidl_source)}")
     retention = {k: v for k, v in (("on_retrieve", opts.on_retrieve), ("on_delete", opts.on_delete),
                                    ("move_to", opts.move_to), ("flag_keyword", opts.flag_keyword))
                  if v is not None}
