@@ -4,7 +4,8 @@ import PackageDescription
 // Layering (imports point down or sideways, never up):
 //   pure:  Wire ← POP3, IMAP ← Gateway,  FrontDoor   (no Foundation, no Dispatch, no C)
 //   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
-//   glue:  Config (YAML → validated values),  Server (the one session driver)
+//   pure:  ScrapeHTTP (the metrics endpoint's HTTP request handling)
+//   glue:  Config (YAML → validated values),  Server (the one session driver, metrics)
 //   app:   popgate (arguments, logging bootstrap, signals)
 let package = Package(
     name: "PopGate",
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure protocol code.
@@ -25,6 +28,8 @@ let package = Package(
         .target(name: "Gateway", dependencies: ["Wire", "POP3", "IMAP"]),
         // Per-client connection limits, login penalty and refusal-log throttling (time passed in, stdlib only).
         .target(name: "FrontDoor"),
+        // The metrics endpoint's HTTP/1.x request handling, with its caps (stdlib only).
+        .target(name: "ScrapeHTTP"),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -36,8 +41,10 @@ let package = Package(
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "FrontDoor", "TLS", "Transport", "Config",
+            "Gateway", "POP3", "IMAP", "FrontDoor", "TLS", "Transport", "Config", "ScrapeHTTP",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         // The executable.
@@ -45,6 +52,7 @@ let package = Package(
             "Server", "Config", "Gateway", "Systemd", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
@@ -52,6 +60,7 @@ let package = Package(
         .testTarget(name: "IMAPTests", dependencies: ["IMAP"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "POP3", "IMAP", "Wire"]),
         .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor"]),
+        .testTarget(name: "ScrapeHTTPTests", dependencies: ["ScrapeHTTP"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
