@@ -70,7 +70,6 @@ final class MetricsEndpoint: @unchecked Sendable {
             let connection = Connection(fd: fd, loop: loop, peerAddress: peer)
             // The deadline covers the whole connection; a flushing close must not outlive it.
             connection.flushTimeout = limits.deadline
-            connection.maxQueuedBytes = 64 * 1024 * 1024
             var reader = ScrapeRequestReader(maxHeadBytes: limits.maxRequestBytes)
             let deadline = loop.schedule(after: limits.deadline) { [weak connection] in
                 connection?.close(flush: false)
