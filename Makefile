@@ -19,7 +19,7 @@ SHELL := /bin/bash
 export DEBIAN_FRONTEND := noninteractive
 export PATH := $(PATH):/opt/swift/usr/bin
 
-APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container haproxy
+APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container haproxy prometheus
 PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
@@ -34,6 +34,8 @@ all: build
 # Installs only what is missing: a warm machine runs no apt-get and no pip.
 # policy-rc.d keeps the Debian packages from starting a system-wide Dovecot
 # (it would listen on every interface); tests start their own on loopback.
+# `prometheus` is there for promtool (the metrics test lints the scraped text); its server is
+# never started, and its unit is disabled so a boot does not start it either.
 deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do \
@@ -49,6 +51,7 @@ deps:
 	  status=0; \
 	  { apt-get update && apt-get install -y --no-install-recommends $$missing; } || status=$$?; \
 	  if [ -n "$$created_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	  case " $$missing " in *" prometheus "*) systemctl disable prometheus.service >/dev/null 2>&1 || true;; esac; \
 	  exit $$status; \
 	fi
 	@if ! $(PYTHON) -c "import pytest" 2>/dev/null; then \

@@ -3,8 +3,9 @@ import PackageDescription
 
 // Layering (imports point down or sideways, never up):
 //   pure:  Wire ← POP3, IMAP ← Gateway ← Routing,  Wire ← FrontDoor, ProxyProtocol   (no Foundation, no Dispatch, no C)
+//          ScrapeHTTP (the metrics endpoint's HTTP request handling)
 //   edge:  COpenSSL ← TLS,  Wire ← Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
-//   glue:  Config (YAML → validated values),  Server (the one session driver)
+//   glue:  Config (YAML → validated values),  Server (the one session driver, metrics)
 //   app:   popgate (arguments, logging bootstrap, signals)
 let package = Package(
     name: "PopGate",
@@ -16,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Pure protocol code.
@@ -29,6 +32,8 @@ let package = Package(
         .target(name: "FrontDoor", dependencies: ["Wire"]),
         // PROXY protocol v1/v2 header parser (HAProxy's spec): bytes in, header or error out.
         .target(name: "ProxyProtocol", dependencies: ["Wire"]),
+        // The metrics endpoint's HTTP/1.x request handling, with its caps (stdlib only).
+        .target(name: "ScrapeHTTP"),
 
         // Edges.
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
@@ -40,8 +45,10 @@ let package = Package(
         // Glue.
         .target(name: "Config", dependencies: ["Gateway", "IMAP", "Routing", "Wire", .product(name: "Yams", package: "Yams")]),
         .target(name: "Server", dependencies: [
-            "Gateway", "POP3", "IMAP", "FrontDoor", "ProxyProtocol", "Routing", "TLS", "Transport", "Config", "Wire",
+            "Gateway", "POP3", "IMAP", "FrontDoor", "ProxyProtocol", "Routing", "TLS", "Transport", "Config", "Wire", "ScrapeHTTP",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         // The executable.
@@ -49,6 +56,7 @@ let package = Package(
             "Server", "Config", "Gateway", "Systemd", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
 
         .testTarget(name: "WireTests", dependencies: ["Wire"]),
@@ -58,6 +66,7 @@ let package = Package(
         .testTarget(name: "FrontDoorTests", dependencies: ["FrontDoor", "Wire"]),
         .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol", "Wire"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "Gateway", "Wire"]),
+        .testTarget(name: "ScrapeHTTPTests", dependencies: ["ScrapeHTTP"]),
         .testTarget(name: "TLSTests", dependencies: ["TLS"]),
         .testTarget(name: "TransportTests", dependencies: ["Transport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Gateway", "Routing"]),

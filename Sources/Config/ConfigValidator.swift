@@ -21,7 +21,7 @@ struct ConfigValidator {
     }
 
     static let rootKeys = ["listeners", "tls", "backend", "mailbox", "uidl_format", "uidl_source", "retention", "policy", "policies", "routes", "routes_file", "auth_http",
-                           "timeouts", "auth", "limits", "log", "proxy_trusted_networks"]
+                           "timeouts", "auth", "limits", "log", "proxy_trusted_networks", "metrics"]
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth", "proxy_protocol"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
@@ -35,6 +35,7 @@ struct ConfigValidator {
     static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
     static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer"]
     static let logKeys = ["level", "target"]
+    static let metricsKeys = ["address"]
 
     /// RFC 1939 §3: "at least 10 minutes".
     static let recommendedMinimumIdle = Duration.seconds(600)
@@ -90,16 +91,18 @@ struct ConfigValidator {
         }
         let (logLevel, logTarget) = readLog(section)
         let proxyTrustedNetworks = readProxyTrustedNetworks(section, listeners: listeners ?? [])
+        let metrics = readMetrics(section, listeners: listeners ?? [])
 
         guard let authHTTP, let listeners, let tls, let backend, var gateway, let logLevel, let logTarget, let drain,
               let clientLimits, let loginTimeout, let sessionLimits, let policies, let defaultPolicy, let entries, let routesFile,
-              let proxyTrustedNetworks else { return nil }
+              let proxyTrustedNetworks, let metrics else { return nil }
         gateway.loginTimeout = loginTimeout
         gateway.limits = sessionLimits
         var config = PopGateConfig(listeners: listeners, tls: tls.value, backend: backend, gateway: gateway, defaultPolicy: defaultPolicy,
                                    policies: policies, routesFile: routesFile, logLevel: logLevel, logTarget: logTarget, drainTimeout: drain, clientLimits: clientLimits)
         config.authHTTP = authHTTP
         config.proxyTrustedNetworks = proxyTrustedNetworks
+        config.metrics = metrics.value
         do {
             config.routes = try RouteTable(entries: entries, defaultRoute: config.routes.defaultRoute)
         } catch {
@@ -610,6 +613,30 @@ struct ConfigValidator {
             d.oneOf(node, path, PopGateConfig.LogTarget.allCases.map(\.rawValue))
         }
         return (level, target.flatMap(PopGateConfig.LogTarget.init(rawValue:)))
+    }
+
+    // MARK: metrics
+
+    /// `metrics.address`, required when the section is there. A listener named `metrics` would clash
+    /// with the metrics socket's systemd name.
+    private mutating func readMetrics(_ root: Section, listeners: [PopGateConfig.Listener]) -> Wrapped<PopGateConfig.Metrics?>? {
+        guard let node = root["metrics"] else { return Wrapped(nil) }
+        guard let section = Section(node, path: "metrics", line: root.line(ofKey: "metrics"), keys: Self.metricsKeys, into: &diagnostics) else { return nil }
+        guard !node.isNull else {
+            diagnostics.problem("metrics", "missing value: give metrics.address, or remove the section for no metrics listener", line: root.line(ofKey: "metrics"))
+            return nil
+        }
+        guard let addressNode = section.required("address", into: &diagnostics),
+              let address = diagnostics.address(addressNode, section.childPath("address"), allowPortZero: true) else { return nil }
+        if let index = listeners.firstIndex(where: { $0.name == PopGateConfig.metricsSocketName }) {
+            diagnostics.problem("listeners[\(index)].name", "the name \"\(PopGateConfig.metricsSocketName)\" is the metrics listener's (its systemd FileDescriptorName); choose another", line: nil)
+            return nil
+        }
+        if address.port != 0, let index = listeners.firstIndex(where: { $0.host == address.host && $0.port == address.port }) {
+            diagnostics.problem("metrics.address", "the same address as listeners[\(index)]", line: addressNode.line)
+            return nil
+        }
+        return Wrapped(PopGateConfig.Metrics(host: address.host, port: address.port))
     }
 
     // MARK: Helpers

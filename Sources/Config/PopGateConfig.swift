@@ -155,6 +155,25 @@ public struct PopGateConfig: Sendable, Equatable {
 
     public static let defaultDrain = Duration.seconds(30)
 
+    /// `metrics:`: where Prometheus scrapes `GET /metrics` (plain HTTP). Absent: no metrics listener.
+    public struct Metrics: Sendable, Equatable {
+        /// Without IPv6 brackets.
+        public var host: String
+        /// 0 means "any free port" (tests).
+        public var port: UInt16
+
+        public init(host: String, port: UInt16) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    /// The FileDescriptorName of a socket-activated metrics listener.
+    public static let metricsSocketName = "metrics"
+
+    /// `metrics:`; nil when the section is absent.
+    public var metrics: Metrics?
+
     public init(listeners: [Listener], tls: ServerTLS?, backend: Backend, gateway: GatewaySettings = GatewaySettings(), defaultPolicy: SessionPolicy = SessionPolicy(),
                 policies: [String: SessionPolicy] = [:], routesFile: String? = nil,
                 logLevel: String = "info", logTarget: LogTarget = .auto, drainTimeout: Duration = PopGateConfig.defaultDrain, clientLimits: ClientLimits = ClientLimits()) {

@@ -663,7 +663,7 @@ extension GatewaySession {
     /// Ends the login attempt: the backend connection is dropped, the client may try again.
     mutating func loginFailed(_ failure: LoginFailure) -> [SessionAction] {
         var actions: [SessionAction] = [
-            .count(failure.delayed ? .loginFailed : .backendError),
+            .count(.loginFailed(failure.reason)),
             .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
         ]
         actions += resetBackendLink()

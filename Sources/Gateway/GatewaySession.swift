@@ -138,15 +138,15 @@ public struct GatewaySession: Sendable {
         case .backendConnected(let encrypted):
             return backendConnected(encrypted: encrypted)
         case .backendConnectFailed(let reason):
-            return backendFailed(reason: "connect failed: \(reason)")
+            return backendFailed(.connect, reason: "connect failed: \(reason)")
         case .backendDataReceived(let bytes):
             return backendDataReceived(bytes)
         case .backendTLSEstablished:
             return backendTLSEstablished()
         case .backendTLSFailed(let reason):
-            return backendFailed(reason: "TLS failed: \(reason)")
+            return backendFailed(.tls, reason: "TLS failed: \(reason)")
         case .backendClosed(let reason):
-            return backendFailed(reason: reason.map { "connection closed: \($0)" } ?? "connection closed")
+            return backendFailed(.closed, reason: reason.map { "connection closed: \($0)" } ?? "connection closed")
         case .timerFired(let timer):
             return timerFired(timer)
         case .clientOutputThrottled(let on):
@@ -351,7 +351,7 @@ public struct GatewaySession: Sendable {
                 // The backend is quiet because we stopped reading it while the client drains.
                 return [.scheduleTimer(.backend, after: settings.backendTimeout)]
             }
-            return backendFailed(reason: "no answer within \(settings.backendTimeout)")
+            return backendFailed(.timeout, reason: "no answer within \(settings.backendTimeout)")
         case .authFailureDelay:
             guard case .loginFailed(let response, let close) = phase else { return [] }
             if close {
@@ -468,7 +468,7 @@ public struct GatewaySession: Sendable {
             do {
                 response = try imap.next()
             } catch {
-                actions += backendFailed(reason: "unparsable response (\(error))")
+                actions += backendFailed(.protocol, reason: "unparsable response (\(error))")
                 break
             }
             guard let response else { break }
@@ -495,7 +495,7 @@ public struct GatewaySession: Sendable {
             }
             if case .capability(let list)? = condition.code { capabilities = Set(list) }
             guard tag == currentTag else {
-                return backendFailed(reason: "unexpected tag \(tag)")
+                return backendFailed(.protocol, reason: "unexpected tag \(tag)")
             }
             currentTag = nil
             pendingSegments = []
@@ -536,12 +536,13 @@ public struct GatewaySession: Sendable {
     }
 
     /// The backend is gone or unusable. Nothing is applied; what the client hears depends on where we were.
-    mutating func backendFailed(reason: String) -> [SessionAction] {
+    mutating func backendFailed(_ kind: BackendErrorKind, reason: String) -> [SessionAction] {
         let wasConnected = backend != .none
         backendLost = true
-        var actions: [SessionAction] = [.count(.backendError), .log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
+        var actions: [SessionAction] = [.count(.backendError(kind)), .log(LogRecord(.warning, "backend failure: \(ASCII.sanitized(Array(reason.utf8)))"))]
         switch phase {
         case .login:
+            actions.append(.count(.loginFailed(.backend)))
             actions += resetBackendLink()
             phase = .authorization(user: nil)
             actions.append(.sendToClient(POP3Response.err("Backend server unavailable, try again later.", code: .sysTemp)))

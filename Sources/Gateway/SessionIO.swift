@@ -88,8 +88,46 @@ public enum SessionAction: Sendable, Equatable {
 
 public enum SessionCounter: Sendable, Equatable {
     case loginSucceeded
-    case loginFailed
-    case backendError
+    /// A login failed; `.credentials` is what counts against the client's address.
+    case loginFailed(LoginFailureReason)
+    /// The backend link failed (the session's next step is an error or its end).
+    case backendError(BackendErrorKind)
+}
+
+/// Why a login failed (a metrics label: a closed set, never user data).
+public enum LoginFailureReason: String, Sendable, Equatable, CaseIterable {
+    /// The backend refused the credentials (answered after the failure delay).
+    case credentials
+    /// `[SYS/TEMP]`: the backend said NO for a passing reason, or something in the login went wrong.
+    case temporary
+    /// `[SYS/PERM]`: the account or mailbox cannot be used through POP3 (expired, too large, no safe delete).
+    case refused
+    /// `[IN-USE]`: the mailbox is locked by another session.
+    case inUse = "in-use"
+    /// The backend link failed during the login (connect, TLS, closed, timeout, unparsable answer).
+    case backend
+}
+
+extension LoginFailure {
+    /// The counter label of this failure.
+    var reason: LoginFailureReason {
+        if delayed { return .credentials }
+        switch code {
+        case .inUse: return .inUse
+        case .sysPerm: return .refused
+        default: return .temporary
+        }
+    }
+}
+
+/// How the backend link failed (a metrics label).
+public enum BackendErrorKind: String, Sendable, Equatable, CaseIterable {
+    case connect
+    case tls
+    case closed
+    case timeout
+    /// An answer the parser refused, or a tag nobody sent.
+    case `protocol`
 }
 
 public enum SessionTimer: Sendable, Hashable {

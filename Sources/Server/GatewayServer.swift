@@ -64,6 +64,11 @@ struct BackendTLSKey: Hashable, Sendable {
     }
 }
 
+/// The version `popgate_build_info` reports.
+public enum PopGateVersion {
+    public static let current = "0.1.0"
+}
+
 public enum ServerError: Error, CustomStringConvertible {
     case tls(String)
     case listener(name: String, address: String, reason: String)
@@ -85,6 +90,7 @@ public final class GatewayServer: @unchecked Sendable {
     // Guarded by `lock`.
     private var environment: ServerEnvironment
     private var listeners: [(PopGateConfig.Listener, Listener)] = []
+    private var metricsEndpoint: MetricsEndpoint?
     private var sessions: [ObjectIdentifier: SessionDriver] = [:]
     private var sessionCounter: UInt64 = 0
     private var stopping = false
@@ -93,9 +99,15 @@ public final class GatewayServer: @unchecked Sendable {
     /// On its own event loop: a slow routing service never holds up a session loop.
     private let authHTTP = AuthHTTPClient(loop: EventLoopGroup(loopCount: 1).loops[0])
     private let uidlHistory = UIDLHistoryRegistry()
+    /// What `GET /metrics` serves; nil: no metrics listener even if `metrics:` is configured.
+    private let exposition: (@Sendable () -> [UInt8])?
 
-    public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    /// - Parameter exposition: the metrics text for `GET /metrics` (`PrometheusExport.exposition`);
+    ///   the listener of `config.metrics` is started only with it.
+    public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount,
+                exposition: (@Sendable () -> [UInt8])? = nil) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
+        self.exposition = exposition
         do {
             environment = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP, uidlHistory: uidlHistory)
         } catch {
@@ -113,14 +125,22 @@ public final class GatewayServer: @unchecked Sendable {
     public func start(activatedSockets: [String: [Int32]]? = nil) throws {
         let config = lock.withLock { environment.config }
         var passed = activatedSockets ?? [:]
-        let configured = Set(config.listeners.map(\.name))
+        var configured = Set(config.listeners.map(\.name))
+        let serveMetrics = config.metrics != nil && exposition != nil
+        if serveMetrics { configured.insert(PopGateConfig.metricsSocketName) }
         if let unknown = passed.keys.sorted().first(where: { !configured.contains($0) }) {
-            throw ServerError.listener(name: unknown, address: "systemd socket", reason: "passed by systemd (FileDescriptorName=\(unknown)) but the config has no listener with that name")
+            let missing = unknown == PopGateConfig.metricsSocketName ? "no metrics section" : "no listener with that name"
+            throw ServerError.listener(name: unknown, address: "systemd socket", reason: "passed by systemd (FileDescriptorName=\(unknown)) but the config has \(missing)")
         }
         var bound: [(PopGateConfig.Listener, Listener)] = []
+        var metricsListener: Listener?
         func fail(_ error: ServerError) -> ServerError {
             for (_, listener) in bound { listener.stop() }
+            metricsListener?.stop()
             return error
+        }
+        if serveMetrics, let metrics = config.metrics {
+            metricsListener = try Self.metricsListener(metrics, passed: passed.removeValue(forKey: PopGateConfig.metricsSocketName))
         }
         for listenerConfig in config.listeners {
             if let fds = passed.removeValue(forKey: listenerConfig.name) {
@@ -140,7 +160,22 @@ public final class GatewayServer: @unchecked Sendable {
                 throw fail(.listener(name: listenerConfig.name, address: "\(listenerConfig.host):\(listenerConfig.port)", reason: "\(error)"))
             }
         }
-        lock.withLock { listeners = bound }
+        let endpoint = metricsListener.flatMap { listener in
+            exposition.map { MetricsEndpoint(listener: listener, group: group, logger: logger, render: $0) }
+        }
+        lock.withLock {
+            listeners = bound
+            metricsEndpoint = endpoint
+        }
+        if let endpoint {
+            stats.metrics.registerInitialSeries(listeners: config.listeners.map(\.name), version: PopGateVersion.current)
+            endpoint.start(acceptQueue: acceptQueue)
+            logger.info("listening", metadata: [
+                LogKey.listener: .string(PopGateConfig.metricsSocketName),
+                LogKey.address: .string(endpoint.localAddress.description),
+                LogKey.activated: .stringConvertible(activatedSockets?[PopGateConfig.metricsSocketName] != nil),
+            ])
+        }
         for (listenerConfig, listener) in bound {
             let name = listenerConfig.name
             listener.start(acceptQueue: acceptQueue) { [weak self] fd, peer in
@@ -152,6 +187,26 @@ public final class GatewayServer: @unchecked Sendable {
                 LogKey.tls: .string(listenerConfig.tls.rawValue),
                 LogKey.activated: .stringConvertible(activatedSockets?[listenerConfig.name] != nil),
             ])
+        }
+    }
+
+    /// The metrics listener: systemd's socket named `metrics` (one), or `metrics.address` bound here.
+    private static func metricsListener(_ metrics: PopGateConfig.Metrics, passed fds: [Int32]?) throws -> Listener {
+        let name = PopGateConfig.metricsSocketName
+        if let fds {
+            guard fds.count == 1, let fd = fds.first else {
+                throw ServerError.listener(name: name, address: "systemd socket", reason: "systemd passed \(fds.count) sockets named \(name); the metrics listener takes one")
+            }
+            do {
+                return try Listener(adoptingListeningSocket: fd)
+            } catch {
+                throw ServerError.listener(name: name, address: "systemd fd \(fd)", reason: "\(error)")
+            }
+        }
+        do {
+            return try Listener.bind(host: metrics.host, port: metrics.port, backlog: 64)
+        } catch {
+            throw ServerError.listener(name: name, address: "\(metrics.host):\(metrics.port)", reason: "\(error)")
         }
     }
 
@@ -174,6 +229,9 @@ public final class GatewayServer: @unchecked Sendable {
         if old.listeners != config.listeners {
             logger.warning("listener changes take effect only after a restart")
         }
+        if old.metrics != config.metrics {
+            logger.warning("metrics changes take effect only after a restart")
+        }
     }
 
     /// Runs `body` once every event loop has run a turn: a stuck loop means no call (the watchdog's basis).
@@ -192,7 +250,9 @@ public final class GatewayServer: @unchecked Sendable {
     /// Where each listener is bound (the real port when the config said 0).
     public var boundAddresses: [String: String] {
         lock.withLock {
-            Dictionary(uniqueKeysWithValues: listeners.map { ($0.0.name, $0.1.localAddress.description) })
+            var addresses = Dictionary(uniqueKeysWithValues: listeners.map { ($0.0.name, $0.1.localAddress.description) })
+            if let metricsEndpoint { addresses[PopGateConfig.metricsSocketName] = metricsEndpoint.localAddress.description }
+            return addresses
         }
     }
 
@@ -210,6 +270,7 @@ public final class GatewayServer: @unchecked Sendable {
         if let clientKey, case .refused(let limit, let log) = clients.connectionOpened(clientKey) {
             let tls = lock.withLock { self.environment.config.listeners.first { $0.name == listenerName }?.tls }
             refuse(fd: fd, plaintext: tls != .implicit)
+            stats.metrics.connectionRefused(limit: limit == .total ? "total" : "per-ip")
             if log {
                 logger.warning("connection refused: too many connections", metadata: [
                     LogKey.client: .string(clientKey.description),
@@ -248,9 +309,10 @@ public final class GatewayServer: @unchecked Sendable {
         let driver = SessionDriver(id: id, connection: connection, listener: listener, environment: environment, clientKey: clientKey, endpoints: endpoints, logger: logger) { [weak self] driver in
             guard let self else { return }
             _ = self.lock.withLock { self.sessions.removeValue(forKey: ObjectIdentifier(driver)) }
+            self.stats.metrics.sessionClosed(listener: listener.name)
         }
         lock.withLock { sessions[ObjectIdentifier(driver)] = driver }
-        stats.sessionStarted()
+        stats.sessionStarted(listener: listener.name)
         driver.start()
     }
 
@@ -370,13 +432,16 @@ public final class GatewayServer: @unchecked Sendable {
     /// Stops accepting and starts the drain of every open session: each one's next command other
     /// than QUIT gets `-ERR [SYS/TEMP]`, and after `drain` whatever is left is closed, unapplied.
     public func stop(drain: Duration) {
-        let (toStop, drivers): ([Listener], [SessionDriver]) = lock.withLock {
+        let (toStop, drivers, metrics): ([Listener], [SessionDriver], MetricsEndpoint?) = lock.withLock {
             stopping = true
             let l = listeners.map(\.1)
             listeners = []
-            return (l, Array(sessions.values))
+            defer { metricsEndpoint = nil }
+            return (l, Array(sessions.values), metricsEndpoint)
         }
         for listener in toStop { listener.stop() }
+        // The metrics port closes with the POP3 ones: a stopping daemon takes no new connections.
+        metrics?.stop()
         for driver in drivers {
             driver.loop.execute { driver.shutdown(drain: drain) }
         }

@@ -4,6 +4,7 @@ import Gateway
 import Glibc
 import IMAP
 import Logging
+import POP3
 import Routing
 import TLS
 import Transport
@@ -42,6 +43,16 @@ final class SessionDriver: @unchecked Sendable {
     private var backendTarget: BackendTarget?
     /// The client as the session sees it: the TCP peer, or the one a PROXY header named.
     private var endpoints: ClientEndpoints
+    /// When the current backend connect began: a successful login's latency is measured from it.
+    private var backendConnectStartedAt: ContinuousClock.Instant?
+    /// The protocol trace (`log.level: trace` when the session started, docs/operations.md); nil
+    /// otherwise, when it costs one nil check per read and per backend write.
+    private var trace: ProtocolTrace?
+
+    struct ProtocolTrace {
+        var client = POP3ProtocolTrace()
+        var backend = IMAPProtocolTrace()
+    }
 
     init(id: String, connection: Connection, listener: PopGateConfig.Listener, environment: ServerEnvironment, clientKey: ClientKey?, endpoints: ClientEndpoints? = nil, logger: Logger, onEnd: @escaping (SessionDriver) -> Void) {
         self.id = id
@@ -60,6 +71,9 @@ final class SessionDriver: @unchecked Sendable {
         if let proxy = endpoints.proxy { logger[metadataKey: LogKey.proxy] = .string(proxy.description) }
         logger[metadataKey: LogKey.listener] = .string(listener.name)
         self.logger = logger
+        // Decided once: a trace must see a connection from its first byte (or it could take a
+        // literal's content for lines).
+        if logger.logLevel <= .trace { trace = ProtocolTrace() }
         let limits = environment.config.clientLimits
         connection.highWatermark = limits.outputBuffer
         connection.lowWatermark = limits.outputBuffer / 4
@@ -87,7 +101,10 @@ final class SessionDriver: @unchecked Sendable {
     }
 
     func start() {
-        client.onData = { [unowned self] bytes in self.handle(.clientDataReceived(bytes)) }
+        client.onData = { [unowned self] bytes in
+            if self.trace != nil { self.traceClient(bytes) }
+            self.handle(.clientDataReceived(bytes))
+        }
         client.onClosed = { [unowned self] _ in self.handle(.clientClosed) }
         client.onInputEnded = { [unowned self] in self.handle(.clientInputEnded) }
         client.start()
@@ -104,6 +121,7 @@ final class SessionDriver: @unchecked Sendable {
             client.onHandshake = { [unowned self] error in
                 if let error {
                     self.logger.info("client TLS handshake failed", metadata: [LogKey.error: "\(error)"])
+                    self.environment.stats.metrics.clientTLSHandshakeFailed(listener: self.listener.name)
                     self.handle(.clientClosed)
                 } else {
                     self.logger[metadataKey: LogKey.tls] = .string(self.client.protocolVersion ?? "TLS")
@@ -162,6 +180,7 @@ final class SessionDriver: @unchecked Sendable {
             backend?.connection.resumeReading()
         case .lookUpAuthPenalty:
             let delay = clientKey.map { environment.clients.penalty(for: $0) } ?? .zero
+            if delay > .zero { environment.stats.metrics.authPenaltyApplied() }
             handle(.authPenaltyLookedUp(delay))
         case .recordAuthFailure:
             if let clientKey { environment.clients.loginFailed(clientKey) }
@@ -176,9 +195,11 @@ final class SessionDriver: @unchecked Sendable {
                 handle(.clientClosed)
                 return
             }
+            trace?.client.reset()
             client.onHandshake = { [unowned self] error in
                 if let error {
                     self.logger.info("client TLS handshake failed", metadata: [LogKey.error: "\(error)"])
+                    self.environment.stats.metrics.clientTLSHandshakeFailed(listener: self.listener.name)
                     self.handle(.clientClosed)
                 } else {
                     self.logger[metadataKey: LogKey.tls] = .string(self.client.protocolVersion ?? "TLS")
@@ -197,6 +218,7 @@ final class SessionDriver: @unchecked Sendable {
         case .connectBackend(let target):
             connectBackend(target)
         case .sendToBackend(let bytes):
+            if trace != nil, backend != nil { traceBackend(sent: bytes) }
             backend?.write(bytes)
         case .startBackendTLS:
             guard let backend else { return }
@@ -227,6 +249,10 @@ final class SessionDriver: @unchecked Sendable {
             logger.log(level: record.level.loggerLevel, "\(record.message)", metadata: metadata)
         case .count(let counter):
             environment.stats.record(counter)
+            if counter == .loginSucceeded, let started = backendConnectStartedAt {
+                environment.stats.metrics.backendLoggedIn(after: .now - started)
+                backendConnectStartedAt = nil
+            }
         case .sessionEnded(let summary):
             logSummary(summary)
             finish()
@@ -312,6 +338,9 @@ final class SessionDriver: @unchecked Sendable {
         backendTarget = backendConfig
         logger[metadataKey: LogKey.backend] = .string(backendConfig.address)
         if let route = machine.routeName { logger[metadataKey: LogKey.route] = .string(route) }
+        backendConnectStartedAt = .now
+        // A new link: its trace starts at its first byte.
+        if trace != nil { trace?.backend = IMAPProtocolTrace() }
         backendAttempt += 1
         let attempt = backendAttempt
         Connection.connect(host: backendConfig.host, port: backendConfig.port, loop: loop, timeout: environment.config.gateway.backendTimeout) { [weak self] result in
@@ -328,7 +357,10 @@ final class SessionDriver: @unchecked Sendable {
                 }
                 let channel = Channel(connection: connection)
                 self.backend = channel
-                channel.onData = { [unowned self] bytes in self.handle(.backendDataReceived(bytes)) }
+                channel.onData = { [unowned self] bytes in
+                    if self.trace != nil { self.traceBackend(received: bytes) }
+                    self.handle(.backendDataReceived(bytes))
+                }
                 channel.onClosed = { [unowned self] reason in
                     self.backend = nil
                     self.handle(.backendClosed(reason: reason))
@@ -386,6 +418,24 @@ final class SessionDriver: @unchecked Sendable {
             + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention.rawValue) duration=\(format3(seconds))s"
             + (summary.uidlHash.map { hash in " uidl_hash=\(hash) uidl_change=\(summary.uidlChange?.rawValue ?? "-")" } ?? "")
         logger.info("\(message)", metadata: metadata)
+        environment.stats.metrics.sessionEnded(summary, listener: listener.name, duration: duration)
+    }
+
+    // MARK: Protocol trace
+
+    private func traceClient(_ bytes: [UInt8]) {
+        guard let lines = trace?.client.received(bytes) else { return }
+        for line in lines { logger.trace("pop3 C: \(line)") }
+    }
+
+    private func traceBackend(sent bytes: [UInt8]) {
+        guard let lines = trace?.backend.sent(bytes) else { return }
+        for line in lines { logger.trace("imap C: \(line)") }
+    }
+
+    private func traceBackend(received bytes: [UInt8]) {
+        guard let lines = trace?.backend.received(bytes) else { return }
+        for line in lines { logger.trace("imap S: \(line)") }
     }
 
     private func finish() {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Config
+import CoreMetrics
 import Dispatch
 import Foundation
 import Gateway
@@ -70,12 +71,19 @@ struct Serve: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         raiseOpenFilesLimit(for: loaded.config, logger: logger)
 
+        // The metrics backend, bootstrapped once, before anything makes a metric; none without `metrics:`.
+        var exposition: (@Sendable () -> [UInt8])?
+        if loaded.config.metrics != nil {
+            let export = PrometheusExport()
+            MetricsSystem.bootstrap(export.factory)
+            exposition = { export.exposition() }
+        }
         let server: GatewayServer
         do {
             let activated = try SocketActivation.passedSockets().map { sockets in
                 Dictionary(grouping: sockets, by: \.name).mapValues { $0.map(\.fd) }
             }
-            server = try GatewayServer(config: loaded.config, logger: logger)
+            server = try GatewayServer(config: loaded.config, logger: logger, exposition: exposition)
             try server.start(activatedSockets: activated)
         } catch {
             logger.critical("cannot start: \(error)")
@@ -249,11 +257,14 @@ final class Daemon: @unchecked Sendable {
             drain = loaded.config.drainTimeout
             LogLevelSwitch.shared.level = Logger.Level(rawValue: loaded.config.logLevel) ?? .info
             logger.info("reloaded configuration", metadata: [LogKey.config: .string(configPath)])
+            server.stats.configReloaded(ok: true)
         } catch let error as ConfigError {
+            server.stats.configReloaded(ok: false)
             for problem in error.problems {
                 logger.error("reload rejected, keeping the running configuration: \(problem)", metadata: [LogKey.config: .string(configPath)])
             }
         } catch {
+            server.stats.configReloaded(ok: false)
             logger.error("reload rejected, keeping the running configuration: \(error)", metadata: [LogKey.config: .string(configPath)])
         }
     }

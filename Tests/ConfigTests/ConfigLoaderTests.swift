@@ -712,11 +712,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.gateway, GatewaySettings())
         XCTAssertEqual(config.clientLimits, PopGateConfig.ClientLimits())
         XCTAssertEqual(config.logLevel, "info")
+        XCTAssertNil(config.metrics, "metrics are off unless configured")
         // Every key the loader knows appears in the example.
         for key in ConfigValidator.rootKeys + ConfigValidator.listenerKeys + ConfigValidator.tlsKeys + ConfigValidator.backendKeys
             + ConfigValidator.retentionKeys + ConfigValidator.timeoutKeys + ConfigValidator.authKeys + ConfigValidator.limitKeys
             + ConfigValidator.logKeys + ConfigValidator.policyKeys + ConfigValidator.routeKeys
-            + ConfigValidator.authHTTPKeys {
+            + ConfigValidator.authHTTPKeys + ConfigValidator.metricsKeys {
             XCTAssertTrue(text.contains("\(key):"), key)
         }
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Static checks of the systemd units in deploy/, runnable without systemd as PID 1:
-#   1. `systemd-analyze verify` of popgate.service and both socket units: any message fails.
+#   1. `systemd-analyze verify` of popgate.service and the socket units: any message fails.
 #   2. The socket units' FileDescriptorName= values are listener names in conf/popgate.yaml.
 #   3. `systemd-analyze security --offline=true` of popgate.service: prints the overall exposure
 #      level and fails when it is above 1.5 (or $POPGATE_MAX_EXPOSURE).
@@ -34,14 +34,14 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp "$service" "$tmp/popgate.service"
-cp "$deploy/popgate-pop3.socket" "$deploy/popgate-pop3s.socket" "$tmp/"
+cp "$deploy/popgate-pop3.socket" "$deploy/popgate-pop3s.socket" "$deploy/popgate-metrics.socket" "$tmp/"
 if [ ! -x /usr/bin/popgate ]; then
     printf '#!/bin/sh\nexit 0\n' > "$tmp/popgate"
     chmod 755 "$tmp/popgate"
     sed -i "s#/usr/bin/popgate#$tmp/popgate#g" "$tmp/popgate.service"
 fi
 set +e
-verify_out=$(cd "$tmp" && systemd-analyze verify --man=no popgate.service popgate-pop3.socket popgate-pop3s.socket 2>&1)
+verify_out=$(cd "$tmp" && systemd-analyze verify --man=no popgate.service popgate-pop3.socket popgate-pop3s.socket popgate-metrics.socket 2>&1)
 verify_rc=$?
 set -e
 verify_out=${verify_out//$tmp\//}
@@ -49,7 +49,7 @@ if [ $verify_rc -ne 0 ] || [ -n "$verify_out" ]; then
     fail "systemd-analyze verify (exit $verify_rc):"
     printf '%s\n' "$verify_out" | sed 's/^/    /'
 else
-    echo "check-security: systemd-analyze verify: OK (popgate.service, popgate-pop3.socket, popgate-pop3s.socket)"
+    echo "check-security: systemd-analyze verify: OK (popgate.service, popgate-pop3.socket, popgate-pop3s.socket, popgate-metrics.socket)"
 fi
 
 # --- 2. FileDescriptorName= must match a listener name in the example configuration ------------

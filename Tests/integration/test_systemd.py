@@ -21,6 +21,7 @@ import struct
 import subprocess
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -237,8 +238,8 @@ def test_socket_activation_adopts_passed_sockets_by_name(gateway, mailbox, activ
     }, listening
 
 
-@pytest.mark.parametrize("names,bad", [(["pop3s", "smtp"], "smtp"), ([None], "unknown")],
-                         ids=["unmatched-name", "no-fdname"])
+@pytest.mark.parametrize("names,bad", [(["pop3s", "smtp"], "smtp"), ([None], "unknown"), (["metrics"], "no metrics section")],
+                         ids=["unmatched-name", "no-fdname", "metrics-without-section"])
 def test_socket_activation_unknown_name_is_a_startup_error(gateway, activator, names, bad):
     ports = free_ports(len(names))
     gw = gateway(launcher=socket_activate(list(zip(names, ports))), wait_for="none")
@@ -254,6 +255,23 @@ def test_socket_activation_unknown_name_is_a_startup_error(gateway, activator, n
             pass
     err = [l for l in gw.stderr().splitlines() if l.startswith("time=")]
     assert any("level=critical" in l and bad in l for l in err), gw.stderr()
+
+
+def test_socket_activation_serves_metrics_on_the_socket_named_metrics(gateway, activator):
+    act = dict(zip(("pop3s", "metrics"), free_ports(2)))
+    gw = gateway(metrics=True, launcher=socket_activate(list(act.items())), wait_for="none")
+    wait_activator_listening(gw, act.values())
+    # The first connection, a scrape, makes systemd-socket-activate exec popgate, which must answer it.
+    with urllib.request.urlopen(f"http://{LOOPBACK}:{act['metrics']}/metrics", timeout=15) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    assert re.search(r'^popgate_build_info\{version="[^"]+"\} 1', text, re.M), text
+    assert os.path.realpath(f"/proc/{gw.pid}/exe") == os.path.realpath(gw.binary)
+    # the passed socket replaces metrics.address
+    assert not port_accepts(gw.metrics_port)
+    listening = {e["listener"]: e for e in log_events(gw) if e.get("msg") == "listening"}
+    assert (listening["metrics"]["activated"], listening["metrics"]["address"]) == ("true", f"{LOOPBACK}:{act['metrics']}")
+    assert listening["pop3s"]["activated"] == "true"
 
 
 # -- sd_notify -------------------------------------------------------------------------------

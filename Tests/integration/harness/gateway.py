@@ -78,6 +78,7 @@ class GatewayOptions:
     certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
     key: str | None = None                 # its private key (None: the test PKI's key)
     extra_yaml: str | None = None          # appended verbatim: policies, routes, routes_file, ...
+    metrics: bool = False                  # a `metrics:` listener on a free port (`Gateway.metrics_port`)
     # -- the process, not the config file --
     env: dict[str, str] | None = None      # extra environment variables for the process
     launcher: Callable[["Gateway", list[str]], list[str]] | None = None   # (gw, popgate argv) -> argv to run
@@ -160,6 +161,8 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
     lines += ["log:", f"  level: {opts.log_level}"]
     if opts.log_target is not None:
         lines.append(f"  target: {opts.log_target}")
+    if "metrics" in ports:
+        lines += ["metrics:", f"  address: {_q(addr['metrics'])}"]
     text = "\n".join(lines) + "\n"
     if opts.extra_yaml:
         text += opts.extra_yaml.rstrip("\n") + "\n"
@@ -178,7 +181,8 @@ class Gateway(EndpointMixin):
         self.binary = binary or popgate_binary()
         self.host = LOOPBACK
         names = (["starttls", "implicit"] + (["plain"] if opts.plain_listener else [])
-                 + (["proxy_starttls", "proxy_implicit"] if opts.proxy_listeners else []))
+                 + (["proxy_starttls", "proxy_implicit"] if opts.proxy_listeners else [])
+                 + (["metrics"] if opts.metrics else []))
         self.ports = dict(zip(names, free_ports(len(names))))
         self.config_path = workdir / "popgate.yaml"
         self.stderr_path = workdir / "popgate.stderr"
@@ -195,6 +199,10 @@ class Gateway(EndpointMixin):
     @property
     def plain_port(self) -> int | None:
         return self.ports.get("plain")
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.ports.get("metrics")
 
     @property
     def pid(self) -> int:
