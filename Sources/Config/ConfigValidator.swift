@@ -22,6 +22,8 @@ struct ConfigValidator {
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
+    /// `retention.move_to: auto`, the default: the folder is found at login.
+    static let autoMoveTo = "auto"
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
     static let timeoutKeys = ["idle", "backend", "drain", "login", "flush"]
     static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
@@ -251,11 +253,12 @@ struct ConfigValidator {
         let onDelete = optional(section, "on_delete", default: defaults.onDelete) { d, node, path in
             d.choice(node, path, RetentionPolicy.OnDelete.self)
         }
-        var moveTo = optional(section, "move_to", default: defaults.moveTo) { d, node, path in
+        // `auto` (the default) is nil: the backend's \Trash, found at login.
+        var moveTo = optional(section, "move_to", default: Self.autoMoveTo) { d, node, path in
             Self.mailboxName(&d, node, path)
         }
         // `expunge` falls back to a move when the backend lacks UIDPLUS, so move_to matters there too.
-        if onDelete == .move || onDelete == .expunge, let target = moveTo, let mailbox, GatewaySession.sameMailbox(target, mailbox) {
+        if onDelete == .move || onDelete == .expunge, let target = moveTo, target != Self.autoMoveTo, let mailbox, GatewaySession.sameMailbox(target, mailbox) {
             let why = onDelete == .move ? "or deleted messages would never leave it" : "on_delete expunge moves there when the backend lacks UIDPLUS"
             diagnostics.problem(section.childPath("move_to"), "must differ from mailbox \"\(mailbox)\", \(why)", line: section.line(ofKey: "move_to") ?? section.line)
             moveTo = nil
@@ -269,7 +272,7 @@ struct ConfigValidator {
             return text
         }
         guard let onRetrieve, let onDelete, let moveTo, let flagKeyword else { return nil }
-        return RetentionPolicy(onRetrieve: onRetrieve, onDelete: onDelete, moveTo: moveTo, flagKeyword: flagKeyword)
+        return RetentionPolicy(onRetrieve: onRetrieve, onDelete: onDelete, moveTo: moveTo == Self.autoMoveTo ? nil : moveTo, flagKeyword: flagKeyword)
     }
 
     private mutating func readTimeouts(_ root: Section) -> (idle: Duration?, backend: Duration?) {

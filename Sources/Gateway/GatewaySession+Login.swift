@@ -26,6 +26,9 @@ import Wire
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
         case penalty, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        /// `move_to: auto`: `LIST "" "*"` (its answers' attributes), the same `RETURN (SPECIAL-USE)`,
+        /// `NAMESPACE`.
+        case trashList, specialUseList, namespace
     }
 
     var credentials: SASLPlain
@@ -47,6 +50,29 @@ struct Login: Sendable {
     var selected = false
     /// The snapshot FETCH answered: OK, or refused on a mailbox SELECT found empty.
     var snapshotTaken = false
+    /// `move_to: auto`: what the backend said about its trash folder so far.
+    var trash = TrashDiscovery()
+}
+
+/// Finding the folder for `on_delete: move` with `move_to: auto`, from the answers of the login's flights:
+/// the mailbox with the special-use `\Trash` attribute (RFC 6154), else the first personal namespace's
+/// prefix (RFC 2342) + `Trash`, else `Trash`.
+struct TrashDiscovery: Sendable, Equatable {
+    /// The answers that came (a refusal counts: the server cannot tell more that way).
+    var listAnswered = false
+    var specialUseListAnswered = false
+    var namespaceAnswered = false
+    /// The first selectable mailbox listed with `\Trash`, decoded from modified UTF-7.
+    var specialUse: String?
+    var personalPrefix: String?
+
+    enum Source: String, Sendable { case specialUse = "special-use", namespace, fallback = "default" }
+
+    var folder: (name: String, source: Source) {
+        if let specialUse { return (specialUse, .specialUse) }
+        if let personalPrefix, !personalPrefix.isEmpty { return (personalPrefix + "Trash", .namespace) }
+        return ("Trash", .fallback)
+    }
 }
 
 /// A login command on the wire whose tagged answer is still to come.
@@ -80,6 +106,8 @@ struct RetentionPlan: Sendable, Equatable {
     var onDelete: RetentionPolicy.OnDelete
     /// `UID MOVE` is available; without it `move` is COPY + STORE \Deleted + UID EXPUNGE.
     var hasMove: Bool
+    /// Where `move` moves to: `retention.move_to`, or for `auto` the folder found at login.
+    var moveTo: String = "Trash"
 }
 
 /// How a login failure is answered: the error says what to do next (`[AUTH]` try again,
@@ -203,6 +231,7 @@ extension GatewaySession {
         if login.plan == nil { commands.append((.postLoginCapability, .capability)) }
         if !login.selected { commands.append((.select, .select(mailbox: settings.mailbox))) }
         if !login.snapshotTaken { commands.append((.snapshot, Self.snapshotFetch)) }
+        commands += trashDiscovery(login)
         guard !commands.isEmpty else { return finishLogin() }
         return sendLoginFlight(commands)
     }
@@ -275,6 +304,16 @@ extension GatewaySession {
             }
         case (.snapshot, _):
             return snapshotResponse(response)
+        case (.trashList, .list(let listing)), (.specialUseList, .list(let listing)):
+            // The first selectable one: a server may mark more than one (RFC 6154 §2 allows it).
+            guard login.trash.specialUse == nil, listing.has("\\Trash"), !listing.has("\\Noselect"), !listing.has("\\NonExistent"),
+                  let name = ModifiedUTF7.decode(listing.name) else { break }
+            login.trash.specialUse = name
+            phase = .login(login)
+        case (.namespace, .namespace(let personal)):
+            guard login.trash.personalPrefix == nil, let first = personal.first, let prefix = ModifiedUTF7.decode(first.prefix) else { break }
+            login.trash.personalPrefix = prefix
+            phase = .login(login)
         default:
             break
         }
@@ -378,7 +417,36 @@ extension GatewaySession {
     /// SELECT and the snapshot FETCH go behind the credentials when nothing waits for a continuation
     /// (SASL-IR, or a LOGIN without synchronising literals): a failed login makes them fail harmlessly.
     var afterCredentials: [(Login.Step, IMAPCommand)] {
-        [(.select, .select(mailbox: settings.mailbox)), (.snapshot, Self.snapshotFetch)]
+        var commands: [(Login.Step, IMAPCommand)] = [(.select, .select(mailbox: settings.mailbox)), (.snapshot, Self.snapshotFetch)]
+        if settings.retention.onDelete == .move && settings.retention.moveTo == nil {
+            // `move_to: auto`: the mailbox list goes in the same flight; NAMESPACE only where the
+            // capabilities known before login list it (else the follow-up flight asks, if still needed).
+            commands.append(listForTrash)
+            if capabilities.contains(Capability.namespace) { commands.append((.namespace, .namespace)) }
+        }
+        return commands
+    }
+
+    /// `LIST "" "*" RETURN (SPECIAL-USE)` where the capabilities allow it, else a plain LIST, whose
+    /// attributes carry `\Trash` on most servers that know special use (Dovecot, Cyrus).
+    var listForTrash: (Login.Step, IMAPCommand) {
+        capabilities.contains(Capability.specialUse) && capabilities.contains(Capability.listExtended)
+            ? (.specialUseList, .listAll(specialUse: true)) : (.trashList, .listAll(specialUse: false))
+    }
+
+    /// What `move_to: auto` still has to ask, once the plan is known and nothing is in flight: only for a
+    /// plan that moves, and only what the post-login capabilities allow and no answer gave yet.
+    func trashDiscovery(_ login: Login) -> [(Login.Step, IMAPCommand)] {
+        guard settings.retention.moveTo == nil, login.plan?.onDelete == .move, login.trash.specialUse == nil else { return [] }
+        var commands: [(Login.Step, IMAPCommand)] = []
+        let list = listForTrash
+        if !login.trash.listAnswered && !login.trash.specialUseListAnswered || list.0 == .specialUseList && !login.trash.specialUseListAnswered {
+            commands.append(list)
+        }
+        if capabilities.contains(Capability.namespace) && !login.trash.namespaceAnswered {
+            commands.append((.namespace, .namespace))
+        }
+        return commands
     }
 
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
@@ -418,6 +486,16 @@ extension GatewaySession {
             login.selected = true
             phase = .login(login)
             snapshot = SnapshotBuilder()
+            return continueLogin()
+        case .trashList, .specialUseList, .namespace:
+            // Refused (a server without NAMESPACE, or LIST-EXTENDED after all): the next way is tried.
+            var login = login
+            switch login.step {
+            case .trashList: login.trash.listAnswered = true
+            case .specialUseList: login.trash.specialUseListAnswered = true
+            default: login.trash.namespaceAnswered = true
+            }
+            phase = .login(login)
             return continueLogin()
         case .snapshot:
             if condition.status != .ok {
@@ -473,17 +551,22 @@ extension GatewaySession {
         guard let policy = effectiveOnDelete else {
             return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(settings.retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
         }
-        if policy == .move && Self.sameMailbox(settings.retention.moveTo, settings.mailbox) {
-            // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
-            return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(settings.retention.moveTo), which is the maildrop itself"))
+        if policy == .move, let folder = settings.retention.moveTo, let refusal = Self.moveIntoMaildropRefusal(folder, settings.mailbox) {
+            return loginFailed(refusal)
         }
-        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains(Capability.move))
+        login.plan = RetentionPlan(onDelete: policy, hasMove: capabilities.contains(Capability.move), moveTo: settings.retention.moveTo ?? "Trash")
         phase = .login(login)
         var actions: [SessionAction] = []
         if policy != settings.retention.onDelete {
-            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(settings.retention.moveTo)")))
+            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(settings.retention.moveTo ?? "the trash folder (move_to auto)")")))
         }
         return actions + continueLogin()
+    }
+
+    /// A move into the maildrop itself would "delete" nothing while QUIT said +OK.
+    static func moveIntoMaildropRefusal(_ folder: String, _ mailbox: String) -> LoginFailure? {
+        guard sameMailbox(folder, mailbox) else { return nil }
+        return .permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(folder), which is the maildrop itself")
     }
 
     /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly. Shared with the
@@ -494,7 +577,14 @@ extension GatewaySession {
     }
 
     mutating func finishLogin() -> [SessionAction] {
-        guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
+        guard case .login(let login) = phase, let uidValidity = login.uidValidity, var plan = login.plan else { return [] }
+        var found: [SessionAction] = []
+        if plan.onDelete == .move && settings.retention.moveTo == nil {
+            let (folder, source) = login.trash.folder
+            if let refusal = Self.moveIntoMaildropRefusal(folder, settings.mailbox) { return loginFailed(refusal) }
+            plan.moveTo = folder
+            found.append(.log(LogRecord(.debug, "deleted messages go to \(ASCII.sanitized(Array(folder.utf8)))", fields: [LogKey.trash: source.rawValue])))
+        }
         let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
         let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
         snapshot = SnapshotBuilder()
@@ -506,7 +596,7 @@ extension GatewaySession {
         phase = .transaction
         summary.listed = drop.entries.count
         authFailures = 0
-        return [
+        return found + [
             .cancelTimer(.login),
             .recordAuthSuccess,
             .count(.loginSucceeded),

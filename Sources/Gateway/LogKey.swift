@@ -25,6 +25,8 @@ public enum LogKey {
     public static let delay = "delay"
     /// Messages in the maildrop at login.
     public static let messages = "messages"
+    /// How `retention.move_to: auto` found the folder: `special-use`, `namespace` or `default`.
+    public static let trash = "trash"
     /// The open-files limit (RLIMIT_NOFILE): soft after raising, hard, and the soft one before and after.
     public static let openFiles = "nofile"
     public static let hardLimit = "hard"

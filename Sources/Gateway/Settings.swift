@@ -98,10 +98,13 @@ public struct RetentionPolicy: Sendable, Equatable {
 
     public var onRetrieve: OnRetrieve
     public var onDelete: OnDelete
-    public var moveTo: String
+    /// The folder `move` moves to; nil is `auto`: the backend's special-use `\Trash` mailbox (RFC 6154),
+    /// else the personal namespace prefix (RFC 2342) + `Trash`, else `Trash`, found at each login
+    /// (`GatewaySession+Login.swift`). A name is used exactly as given.
+    public var moveTo: String?
     public var flagKeyword: String
 
-    public init(onRetrieve: OnRetrieve = .seen, onDelete: OnDelete = .flag, moveTo: String = "Trash", flagKeyword: String = "$POP3Deleted") {
+    public init(onRetrieve: OnRetrieve = .seen, onDelete: OnDelete = .flag, moveTo: String? = nil, flagKeyword: String = "$POP3Deleted") {
         self.onRetrieve = onRetrieve
         self.onDelete = onDelete
         self.moveTo = moveTo

@@ -113,7 +113,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.gateway, GatewaySettings())
         XCTAssertEqual(config.gateway.mailbox, "INBOX")
         XCTAssertEqual(config.gateway.uidlFormat.description, "%08Xu%08Xv")
-        XCTAssertEqual(config.gateway.retention, RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: "Trash", flagKeyword: "$POP3Deleted"))
+        XCTAssertEqual(config.gateway.retention, RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: nil, flagKeyword: "$POP3Deleted"))
         XCTAssertEqual(config.gateway.idleTimeout, .seconds(600))
         XCTAssertEqual(config.gateway.backendTimeout, .seconds(30))
         XCTAssertEqual(config.gateway.authFailureDelay, .seconds(2))
@@ -499,6 +499,13 @@ final class ConfigLoaderTests: XCTestCase {
             "retention.move_to: must not be empty (line 10)",
         ])
         XCTAssertEqual(descriptions(minimal + "\nmailbox: \"a\\tb\"\n"), ["mailbox: must not contain control characters (line 8)"])
+    }
+
+    func testMoveToAutoIsTheDefaultAndAnyOtherNameIsExact() throws {
+        XCTAssertNil(try ConfigLoader.parse(yaml: minimal).config.gateway.retention.moveTo)
+        XCTAssertNil(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: auto\n").config.gateway.retention.moveTo)
+        XCTAssertEqual(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: INBOX.Trash\n").config.gateway.retention.moveTo, "INBOX.Trash")
+        XCTAssertEqual(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: Auto\n").config.gateway.retention.moveTo, "Auto")
     }
 
     func testMoveToMustDifferFromMailbox() throws {
