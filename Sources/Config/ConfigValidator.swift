@@ -27,7 +27,7 @@ struct ConfigValidator {
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
     static let timeoutKeys = ["idle", "backend", "drain", "login", "flush"]
     static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
-    static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer"]
+    static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer", "sessions_per_user", "login_interval"]
     static let logKeys = ["level", "target"]
 
     /// RFC 1939 §3: "at least 10 minutes".
@@ -347,10 +347,14 @@ struct ConfigValidator {
         let messages = count("max_messages", sessionDefaults.maxMessages, 1...100_000_000)
         // Below 16 KiB a single status line burst would throttle; above 64 MiB it is no longer a bound.
         let output = count("output_buffer", defaults.outputBuffer, 16 * 1024...64 * 1024 * 1024)
+        let perUser = count("sessions_per_user", sessionDefaults.sessionsPerUser, 0...1_000_000)
+        let loginInterval = optional(section, "login_interval", default: sessionDefaults.loginInterval) { d, node, path in
+            d.duration(node, path, allowZero: true)
+        }
         if let connections, let perIP, perIP > connections {
             diagnostics.warning(section.childPath("connections_per_ip"), "\(perIP) is above connections (\(connections)): the total limit is reached first", line: section["connections_per_ip"]?.line)
         }
-        guard let connections, let perIP, let tracked, let authFailures, let messages, let output else {
+        guard let connections, let perIP, let tracked, let authFailures, let messages, let output, let perUser, let loginInterval else {
             clientLimits = nil
             sessionLimits = nil
             return
@@ -361,6 +365,8 @@ struct ConfigValidator {
         clientLimits?.outputBuffer = output
         sessionLimits?.maxAuthFailures = authFailures
         sessionLimits?.maxMessages = messages
+        sessionLimits?.sessionsPerUser = perUser
+        sessionLimits?.loginInterval = loginInterval
     }
 
     // MARK: log

@@ -25,10 +25,12 @@ import Wire
 /// the backend advertises `ID` the client's address goes ahead of the credentials in the same flight.
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
-        case penalty, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        case penalty, userCheck, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
         /// `move_to: auto`: `LIST "" "*"` (its answers' attributes), the same `RETURN (SPECIAL-USE)`,
         /// `NAMESPACE`.
         case trashList, specialUseList, namespace
+        /// The backend accepted the login and everything is in: the per-user table counts it (or refuses).
+        case userClaim
     }
 
     var credentials: SASLPlain
@@ -118,6 +120,8 @@ struct LoginFailure: Sendable {
     /// Wrong credentials: answered only after the failure delay.
     var delayed: Bool
     var log: String
+    /// Refused by a per-user limit of the gateway, not by the backend (not counted as a backend error).
+    var refusal = false
 
     static func temporary(_ log: String) -> LoginFailure {
         LoginFailure(code: .sysTemp, text: "Backend server unavailable, try again later.", delayed: false, log: log)
@@ -139,7 +143,7 @@ extension GatewaySession {
 
     mutating func authPenaltyLookedUp(_ delay: Duration) -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        guard delay > .zero else { return connectBackend() }
+        guard delay > .zero else { return checkUserLimits() }
         return [
             .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: [LogKey.delay: "\(delay)"])),
             .scheduleTimer(.authPenalty, after: delay),
@@ -148,7 +152,47 @@ extension GatewaySession {
 
     mutating func authPenaltyElapsed() -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        return connectBackend()
+        return checkUserLimits()
+    }
+
+    /// The mailbox user the per-user limits count: the authorization identity when one is given (the
+    /// mailbox logged in to), else the authentication identity.
+    static func limitedUser(_ credentials: SASLPlain) -> String {
+        credentials.authorizationIdentity.isEmpty ? credentials.authenticationIdentity : credentials.authorizationIdentity
+    }
+
+    /// After the auth penalty, before the backend: a user at `limits.sessions_per_user` or inside
+    /// `limits.login_interval` is refused here, costing the backend nothing.
+    mutating func checkUserLimits() -> [SessionAction] {
+        guard case .login(var login) = phase, settings.limits.userLimitsActive else { return connectBackend() }
+        login.step = .userCheck
+        phase = .login(login)
+        return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: false)]
+    }
+
+    mutating func userLimitsLookedUp(_ admission: UserAdmission) -> [SessionAction] {
+        guard case .login(let login) = phase, login.step == .userCheck || login.step == .userClaim else { return [] }
+        if login.step == .userClaim && admission == .admitted {
+            claimedUser = Self.limitedUser(login.credentials)
+            return finishLogin()
+        }
+        switch admission {
+        case .admitted:
+            return connectBackend()
+        case .inUse:
+            return loginFailed(LoginFailure(code: .inUse, text: "Too many sessions of this user are open; try again later.", delayed: false,
+                                            log: "limits.sessions_per_user (\(settings.limits.sessionsPerUser)) reached", refusal: true))
+        case .loginDelay:
+            return loginFailed(LoginFailure(code: .loginDelay, text: "Logged in too recently; try again later.", delayed: false,
+                                            log: "limits.login_interval (\(settings.limits.loginInterval)) not over since the last login", refusal: true))
+        }
+    }
+
+    /// The per-user count is given back: at the end of a session, or when a login fails after its claim.
+    mutating func releaseUser() -> [SessionAction] {
+        guard let user = claimedUser else { return [] }
+        claimedUser = nil
+        return [.releaseUser(user)]
     }
 
     mutating func connectBackend() -> [SessionAction] {
@@ -452,7 +496,7 @@ extension GatewaySession {
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
         switch login.step {
-        case .penalty, .connecting, .greeting, .tlsHandshake:
+        case .penalty, .userCheck, .userClaim, .connecting, .greeting, .tlsHandshake:
             return loginFailed(.temporary("unexpected tagged response during login"))
         case .startTLS:
             guard condition.status == .ok else {
@@ -585,6 +629,14 @@ extension GatewaySession {
             plan.moveTo = folder
             found.append(.log(LogRecord(.debug, "deleted messages go to \(ASCII.sanitized(Array(folder.utf8)))", fields: [LogKey.trash: source.rawValue])))
         }
+        if settings.limits.userLimitsActive && claimedUser == nil {
+            // Asked once more now that the backend said yes: a session of the same user may have logged
+            // in meanwhile. The answer comes back here with `claimedUser` set.
+            var login = login
+            login.step = .userClaim
+            phase = .login(login)
+            return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: true)]
+        }
         let hidden = settings.retention.onDelete == .flag ? settings.retention.flagKeyword : nil
         let drop = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hiddenKeyword: hidden)
         snapshot = SnapshotBuilder()
@@ -607,11 +659,10 @@ extension GatewaySession {
 
     /// Ends the login attempt: the backend connection is dropped, the client may try again.
     mutating func loginFailed(_ failure: LoginFailure) -> [SessionAction] {
-        var actions: [SessionAction] = [
-            .count(failure.delayed ? .loginFailed : .backendError),
-            .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
-        ]
+        var actions: [SessionAction] = failure.refusal ? [] : [.count(failure.delayed ? .loginFailed : .backendError)]
+        actions.append(.log(LogRecord(failure.delayed || failure.refusal ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")))
         actions += resetBackendLink()
+        actions += releaseUser()
         if failure.delayed { actions.append(.recordAuthFailure) }
         let response = POP3Response.err(failure.text, code: failure.code)
         guard failure.delayed else {

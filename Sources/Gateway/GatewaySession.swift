@@ -48,6 +48,9 @@ public struct GatewaySession: Sendable {
     /// the maildrop goes live).
     var retentionPlan: RetentionPlan?
     var backendLost = false
+    /// The user this session is counted under in the daemon's per-user table (an admitted claim), until
+    /// `.releaseUser`.
+    var claimedUser: String?
 
     // Bookkeeping.
     var summary = SessionSummary()
@@ -155,6 +158,8 @@ public struct GatewaySession: Sendable {
             return resumeGeneratedOutput()
         case .authPenaltyLookedUp(let delay):
             return authPenaltyLookedUp(delay)
+        case .userLimitsLookedUp(let admission):
+            return userLimitsLookedUp(admission)
         case .shutdownRequested:
             shuttingDown = true
             return []
@@ -373,6 +378,7 @@ public struct GatewaySession: Sendable {
             actions.append(.closeBackend)
             backend = .none
         }
+        actions += releaseUser()
         actions.append(.sessionEnded(summary))
         return actions
     }

@@ -23,6 +23,8 @@ public enum SessionEvent: Sendable {
     /// The answer to `.lookUpAuthPenalty`: how long this client's address must wait before its login
     /// reaches the backend (zero without recent failures).
     case authPenaltyLookedUp(Duration)
+    /// The answer to `.lookUpUserLimits`.
+    case userLimitsLookedUp(UserAdmission)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -58,6 +60,13 @@ public enum SessionAction: Sendable, Equatable {
     case recordAuthFailure
     /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
     case recordAuthSuccess
+    /// Ask the daemon's per-user table whether this user may log in (`limits.sessions_per_user`,
+    /// `limits.login_interval`); answered with `.userLimitsLookedUp`. With `claim` (the backend accepted
+    /// the login) an admitted session is counted and its time remembered, and `.releaseUser` follows when
+    /// the session ends, however it ends.
+    case lookUpUserLimits(user: String, claim: Bool)
+    /// A session counted by an admitted claim ended (or its login failed after the claim).
+    case releaseUser(String)
     case connectBackend
     case sendToBackend([UInt8])
     case startBackendTLS
@@ -70,6 +79,15 @@ public enum SessionAction: Sendable, Equatable {
     case count(SessionCounter)
     /// The session has ended; emitted exactly once, last.
     case sessionEnded(SessionSummary)
+}
+
+/// What the daemon's per-user table says about a login.
+public enum UserAdmission: Sendable, Equatable {
+    case admitted
+    /// The user has `limits.sessions_per_user` sessions logged in on this instance.
+    case inUse
+    /// The user's last login on this instance was less than `limits.login_interval` ago.
+    case loginDelay
 }
 
 public enum SessionCounter: Sendable, Equatable {

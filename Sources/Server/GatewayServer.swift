@@ -65,6 +65,7 @@ public final class GatewayServer: @unchecked Sendable {
 
     public init(config: PopGateConfig, logger: Logger, loopCount: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
+        clients.update(userLimits: UserTable.Limits(config))
         do {
             environment = try ServerEnvironment(config: config, stats: stats, clients: clients)
         } catch {
@@ -140,6 +141,7 @@ public final class GatewayServer: @unchecked Sendable {
             return old
         }
         clients.update(limits: ClientTable.Limits(config))
+        clients.update(userLimits: UserTable.Limits(config))
         if old.listeners != config.listeners {
             logger.warning("listener changes take effect only after a restart")
         }

@@ -13,6 +13,8 @@ struct SessionTranscript {
     var actions: [SessionAction] = []
     /// What the daemon's per-client table answers to `.lookUpAuthPenalty`.
     var penalty: Duration = .zero
+    /// What the daemon's per-user table answers to `.lookUpUserLimits` (checks and claims alike).
+    var userAdmission: UserAdmission = .admitted
     /// Answer `.requestClientWritable` at once, as the driver does for a client that reads; false
     /// plays a client that never reads (the request stays pending).
     var clientReads = true
@@ -36,6 +38,7 @@ struct SessionTranscript {
                 case .sendToClient(let bytes): clientOutput += bytes
                 case .sendToBackend(let bytes): backendOutput += bytes
                 case .lookUpAuthPenalty: replies.append(.authPenaltyLookedUp(penalty))
+                case .lookUpUserLimits: replies.append(.userLimitsLookedUp(userAdmission))
                 case .requestClientWritable:
                     if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
                 default: break
