@@ -27,8 +27,10 @@ struct Login: Sendable {
     enum Step: Sendable, Equatable {
         case penalty, userCheck, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
         /// `move_to: auto`: `LIST "" "*"` (its answers' attributes), the same `RETURN (SPECIAL-USE)`,
-        /// `NAMESPACE`.
+        /// `NAMESPACE`. Never `Login.step`: their answers are taken out of order (`Login.discovery`).
         case trashList, specialUseList, namespace
+
+        var isDiscovery: Bool { self == .trashList || self == .specialUseList || self == .namespace }
         /// The backend accepted the login and everything is in: the per-user table counts it (or refuses).
         case userClaim
     }
@@ -54,6 +56,10 @@ struct Login: Sendable {
     var snapshotTaken = false
     /// `move_to: auto`: what the backend said about its trash folder so far.
     var trash = TrashDiscovery()
+    /// LIST and NAMESPACE on the wire: a server may answer them out of order (RFC 3501 §5.5 lets it run
+    /// commands that do not depend on each other at once, and Dovecot answers a LIST before a FETCH it
+    /// is still streaming), so their answers are taken whenever they come, not in `inFlight`'s order.
+    var discovery: [SentStep] = []
 }
 
 /// Finding the folder for `on_delete: move` with `move_to: auto`, from the answers of the login's flights:
@@ -237,6 +243,12 @@ extension GatewaySession {
     /// flight (`continueLogin` sends them then).
     mutating func sendLoginFlight(_ commands: [(Login.Step, IMAPCommand)]) -> [SessionAction] {
         guard let (step, command) = commands.first else { return [] }
+        guard !step.isDiscovery else {
+            // Only LIST/NAMESPACE left to ask: nothing else is awaited, so the backend deadline runs for them.
+            var actions: [SessionAction] = []
+            for (step, command) in commands { actions += queueLoginCommand(command, step: step) }
+            return Self.oneWrite(actions + [.scheduleTimer(.backend, after: settings.backendTimeout)])
+        }
         var actions = sendLoginCommand(command, step: step)
         for (step, command) in commands.dropFirst() {
             let queued = queueLoginCommand(command, step: step)
@@ -255,7 +267,11 @@ extension GatewaySession {
         let segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains(Capability.literalPlus))
         guard segments.count == 1 else { return [] }
         tagCounter += 1
-        login.inFlight.append(SentStep(tag: tag, step: step))
+        if step.isDiscovery {
+            login.discovery.append(SentStep(tag: tag, step: step))
+        } else {
+            login.inFlight.append(SentStep(tag: tag, step: step))
+        }
         phase = .login(login)
         return [.sendToBackend(segments[0])]
     }
@@ -269,6 +285,10 @@ extension GatewaySession {
             login.step = next.step
             phase = .login(login)
             currentTag = next.tag
+            return [.scheduleTimer(.backend, after: settings.backendTimeout)]
+        }
+        guard login.discovery.isEmpty else {
+            // The rest is in; a LIST or NAMESPACE answer is still to come.
             return [.scheduleTimer(.backend, after: settings.backendTimeout)]
         }
         var commands: [(Login.Step, IMAPCommand)] = []
@@ -309,6 +329,11 @@ extension GatewaySession {
 
     /// Untagged responses and continuation requests during login.
     mutating func loginResponse(_ response: IMAPResponse) -> [SessionAction] {
+        switch response {
+        case .list(let listing): return trashListed(listing)
+        case .namespace(let personal): return namespaceListed(personal)
+        default: break
+        }
         // The snapshot's events (five per message) go straight to the builder: taking `Login` out of the
         // phase for each would copy it and retain its strings half a million times for 100,000 messages.
         if snapshot.collecting { return snapshotResponse(response) }
@@ -348,20 +373,44 @@ extension GatewaySession {
             }
         case (.snapshot, _):
             return snapshotResponse(response)
-        case (.trashList, .list(let listing)), (.specialUseList, .list(let listing)):
-            // The first selectable one: a server may mark more than one (RFC 6154 §2 allows it).
-            guard login.trash.specialUse == nil, listing.has("\\Trash"), !listing.has("\\Noselect"), !listing.has("\\NonExistent"),
-                  let name = ModifiedUTF7.decode(listing.name) else { break }
-            login.trash.specialUse = name
-            phase = .login(login)
-        case (.namespace, .namespace(let personal)):
-            guard login.trash.personalPrefix == nil, let first = personal.first, let prefix = ModifiedUTF7.decode(first.prefix) else { break }
-            login.trash.personalPrefix = prefix
-            phase = .login(login)
         default:
             break
         }
         return []
+    }
+
+    /// A LIST answer, whenever it comes during login (only `move_to: auto` asks for one): the first
+    /// selectable mailbox with `\Trash`; a server may mark more than one (RFC 6154 §2).
+    mutating func trashListed(_ listing: MailboxListing) -> [SessionAction] {
+        guard case .login(var login) = phase, !login.discovery.isEmpty, login.trash.specialUse == nil,
+              listing.has("\\Trash"), !listing.has("\\Noselect"), !listing.has("\\NonExistent"),
+              let name = ModifiedUTF7.decode(listing.name) else { return [] }
+        login.trash.specialUse = name
+        phase = .login(login)
+        return []
+    }
+
+    mutating func namespaceListed(_ personal: [Namespace]) -> [SessionAction] {
+        guard case .login(var login) = phase, !login.discovery.isEmpty, login.trash.personalPrefix == nil,
+              let first = personal.first, let prefix = ModifiedUTF7.decode(first.prefix) else { return [] }
+        login.trash.personalPrefix = prefix
+        phase = .login(login)
+        return []
+    }
+
+    /// The tagged answer of a LIST or NAMESPACE the login sent, in whatever order it comes; nil for any
+    /// other tag. A refusal (no NAMESPACE, no LIST-EXTENDED after all) counts as answered: the next way is
+    /// tried. When it was the last answer awaited, the login goes on.
+    mutating func discoveryAnswered(_ tag: IMAPTag) -> [SessionAction]? {
+        guard case .login(var login) = phase, let index = login.discovery.firstIndex(where: { $0.tag == tag }) else { return nil }
+        switch login.discovery.remove(at: index).step {
+        case .trashList: login.trash.listAnswered = true
+        case .specialUseList: login.trash.specialUseListAnswered = true
+        default: login.trash.namespaceAnswered = true
+        }
+        phase = .login(login)
+        guard currentTag == nil, login.inFlight.isEmpty, login.discovery.isEmpty else { return [] }
+        return [.cancelTimer(.backend)] + continueLogin()
     }
 
     /// One event of the snapshot FETCH. A backend that sends more responses than any mailbox we accept,
@@ -496,7 +545,7 @@ extension GatewaySession {
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
         switch login.step {
-        case .penalty, .userCheck, .userClaim, .connecting, .greeting, .tlsHandshake:
+        case .penalty, .userCheck, .userClaim, .connecting, .greeting, .tlsHandshake, .trashList, .specialUseList, .namespace:
             return loginFailed(.temporary("unexpected tagged response during login"))
         case .startTLS:
             guard condition.status == .ok else {
@@ -530,16 +579,6 @@ extension GatewaySession {
             login.selected = true
             phase = .login(login)
             snapshot = SnapshotBuilder()
-            return continueLogin()
-        case .trashList, .specialUseList, .namespace:
-            // Refused (a server without NAMESPACE, or LIST-EXTENDED after all): the next way is tried.
-            var login = login
-            switch login.step {
-            case .trashList: login.trash.listAnswered = true
-            case .specialUseList: login.trash.specialUseListAnswered = true
-            default: login.trash.namespaceAnswered = true
-            }
-            phase = .login(login)
             return continueLogin()
         case .snapshot:
             if condition.status != .ok {

@@ -464,6 +464,7 @@ public struct GatewaySession: Sendable {
                 pipelinedTags.remove(at: index)
                 return []
             }
+            if let actions = discoveryAnswered(tag) { return actions }
             if case .capability(let list)? = condition.code { capabilities = Set(list) }
             guard tag == currentTag else {
                 return backendFailed(reason: "unexpected tag \(tag)")

@@ -31,6 +31,31 @@ final class GatewaySessionTrashTests: XCTestCase {
         XCTAssertEqual(quitMove(&t, tag: 5), "P6 UID MOVE 7 \"Deleted Messages\"\r\n")
     }
 
+    func testListAnsweredOutOfOrderAndInsideTheSnapshot() {
+        // Dovecot runs a LIST pipelined behind a FETCH at once and may answer it first (RFC 3501 §5.5).
+        var t = session()
+        _ = t.takeBackend()
+        t.backend(Self.dovecotLoggedIn + SessionTranscript.selected(exists: 2) + "* 1 FETCH (UID 7 RFC822.SIZE 5 FLAGS ())\r\n"
+            + "* LIST (\\Trash) \"/\" Bin\r\nP4 OK List completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "", "the snapshot is not complete yet")
+        t.backend("* 2 FETCH (UID 8 RFC822.SIZE 6 FLAGS ())\r\nP3 OK Fetch completed.\r\n")
+        XCTAssertEqual(t.takeBackend(), "")
+        XCTAssertEqual(t.takeClient(), "+OK Logged in.\r\n")
+        t.client("STAT\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 2 11\r\n")
+        XCTAssertEqual(quitMove(&t, tag: 5), "P6 UID MOVE 7 \"Bin\"\r\n")
+    }
+
+    func testAnUnansweredListRunsIntoTheBackendDeadline() {
+        var t = session()
+        _ = t.takeBackend()
+        t.backend(Self.dovecotLoggedIn + Self.select)
+        XCTAssertEqual(t.takeClient(), "")
+        XCTAssertEqual(t.actions.last, .scheduleTimer(.backend, after: GatewaySettings().backendTimeout), "the wait for the LIST has a deadline")
+        t.send(.timerFired(.backend))
+        XCTAssertEqual(t.takeClient(), "-ERR [SYS/TEMP] Backend server unavailable, try again later.\r\n")
+    }
+
     func testSpecialUseReturnOptionWhenAdvertisedBeforeLogin() {
         let greeting = "* OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ AUTH=PLAIN SPECIAL-USE LIST-EXTENDED] ready\r\n"
         var t = session(greeting: greeting)
