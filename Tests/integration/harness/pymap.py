@@ -24,14 +24,6 @@ from .net import LOOPBACK, free_ports, wait_for_ports
 PYMAP_VERSION = "0.36.7"
 
 
-def pymap_available() -> bool:
-    try:
-        import pymap  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
 def _password_hash(password: str) -> str:
     from pysasl.hashing import BuiltinHash
     # Few rounds: a test login should not spend a second in PBKDF2.
@@ -48,6 +40,10 @@ class Pymap:
         self._counter = 0
 
     def start(self) -> None:
+        import importlib.metadata
+        version = importlib.metadata.version("pymap")   # not installed: fails loudly, `make deps` installs it
+        if version != PYMAP_VERSION:
+            raise RuntimeError(f"pymap {version} is installed, the suite is written for {PYMAP_VERSION} (make deps)")
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "pymap-etc-passwd").write_text("")
         (self.root / "pymap-etc-shadow").write_text("")
