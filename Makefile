@@ -34,6 +34,9 @@ all: build
 # Installs only what is missing: a warm machine runs no apt-get and no pip.
 # policy-rc.d keeps the Debian packages from starting a system-wide Dovecot
 # (it would listen on every interface); tests start their own on loopback.
+# pymap 0.36.7 needs Python 3.11 or later; keep in step with harness/pymap.py's PYMAP_VERSION.
+PYMAP_VERSION := 0.36.7
+
 # `prometheus` is there for promtool (the metrics test lints the scraped text); its server is
 # never started, and its unit is disabled so a boot does not start it either.
 deps:
@@ -59,6 +62,12 @@ deps:
 	  $(PYTHON) -m pip install --quiet pytest \
 	    || $(PYTHON) -m pip install --quiet --break-system-packages pytest \
 	    || apt-get install -y --no-install-recommends python3-pytest; \
+	fi
+	@# pymap: the second, independent IMAP server of the integration suite (Tests/integration/harness/pymap.py)
+	@if [ "$$($(PYTHON) -c 'import importlib.metadata as m; print(m.version("pymap"))' 2>/dev/null)" != "$(PYMAP_VERSION)" ]; then \
+	  echo "make: installing pymap $(PYMAP_VERSION)"; \
+	  $(PYTHON) -m pip install --quiet "pymap==$(PYMAP_VERSION)" \
+	    || $(PYTHON) -m pip install --quiet --break-system-packages "pymap==$(PYMAP_VERSION)"; \
 	fi
 
 build: deps

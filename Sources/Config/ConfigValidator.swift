@@ -25,6 +25,8 @@ struct ConfigValidator {
     static let listenerKeys = ["name", "address", "tls", "allow_plaintext_auth", "proxy_protocol"]
     static let tlsKeys = ["certificate", "key"]
     static let backendKeys = ["address", "tls", "ca_file", "server_name", "verify_certificate", "forward_client"]
+    /// `retention.move_to: auto`, the default: the folder is found at login.
+    static let autoMoveTo = "auto"
     static let retentionKeys = ["on_retrieve", "on_delete", "move_to", "flag_keyword"]
     static let policyKeys = ["retention", "visible", "retrieved_keyword"]
     static let routeKeys = ["domain", "user", "backend", "login", "policy"]
@@ -33,7 +35,7 @@ struct ConfigValidator {
     static let routesFileKeys = ["routes"]
     static let timeoutKeys = ["idle", "backend", "drain", "login", "flush"]
     static let authKeys = ["failure_delay", "failure_delay_max", "penalty_expiry"]
-    static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer"]
+    static let limitKeys = ["connections", "connections_per_ip", "tracked_ips", "max_auth_failures", "max_messages", "output_buffer", "sessions_per_user", "login_interval"]
     static let logKeys = ["level", "target"]
     static let metricsKeys = ["address"]
 
@@ -356,11 +358,12 @@ struct ConfigValidator {
         let onDelete = optional(section, "on_delete", default: defaults.onDelete) { d, node, path in
             d.choice(node, path, RetentionPolicy.OnDelete.self)
         }
-        var moveTo = optional(section, "move_to", default: defaults.moveTo) { d, node, path in
+        // `auto` (the default) is nil: the backend's \Trash, found at login.
+        var moveTo = optional(section, "move_to", default: Self.autoMoveTo) { d, node, path in
             Self.mailboxName(&d, node, path)
         }
         // `expunge` falls back to a move when the backend lacks UIDPLUS, so move_to matters there too.
-        if onDelete == .move || onDelete == .expunge, let target = moveTo, let mailbox, GatewaySession.sameMailbox(target, mailbox) {
+        if onDelete == .move || onDelete == .expunge, let target = moveTo, target != Self.autoMoveTo, let mailbox, GatewaySession.sameMailbox(target, mailbox) {
             let why = onDelete == .move ? "or deleted messages would never leave it" : "on_delete expunge moves there when the backend lacks UIDPLUS"
             diagnostics.problem(section.childPath("move_to"), "must differ from mailbox \"\(mailbox)\", \(why)", line: section.line(ofKey: "move_to") ?? section.line)
             moveTo = nil
@@ -369,7 +372,7 @@ struct ConfigValidator {
             Self.keyword(&d, node, path)
         }
         guard let onRetrieve, let onDelete, let moveTo, let flagKeyword else { return nil }
-        return RetentionPolicy(onRetrieve: onRetrieve, onDelete: onDelete, moveTo: moveTo, flagKeyword: flagKeyword)
+        return RetentionPolicy(onRetrieve: onRetrieve, onDelete: onDelete, moveTo: moveTo == Self.autoMoveTo ? nil : moveTo, flagKeyword: flagKeyword)
     }
 
     private mutating func readTimeouts(_ root: Section) -> (idle: Duration?, backend: Duration?) {
@@ -585,10 +588,14 @@ struct ConfigValidator {
         let messages = count("max_messages", sessionDefaults.maxMessages, 1...100_000_000)
         // Below 16 KiB a single status line burst would throttle; above 64 MiB it is no longer a bound.
         let output = count("output_buffer", defaults.outputBuffer, 16 * 1024...64 * 1024 * 1024)
+        let perUser = count("sessions_per_user", sessionDefaults.sessionsPerUser, 0...1_000_000)
+        let loginInterval = optional(section, "login_interval", default: sessionDefaults.loginInterval) { d, node, path in
+            d.duration(node, path, allowZero: true)
+        }
         if let connections, let perIP, perIP > connections {
             diagnostics.warning(section.childPath("connections_per_ip"), "\(perIP) is above connections (\(connections)): the total limit is reached first", line: section["connections_per_ip"]?.line)
         }
-        guard let connections, let perIP, let tracked, let authFailures, let messages, let output else {
+        guard let connections, let perIP, let tracked, let authFailures, let messages, let output, let perUser, let loginInterval else {
             clientLimits = nil
             sessionLimits = nil
             return
@@ -599,6 +606,8 @@ struct ConfigValidator {
         clientLimits?.outputBuffer = output
         sessionLimits?.maxAuthFailures = authFailures
         sessionLimits?.maxMessages = messages
+        sessionLimits?.sessionsPerUser = perUser
+        sessionLimits?.loginInterval = loginInterval
     }
 
     // MARK: log

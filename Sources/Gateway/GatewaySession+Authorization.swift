@@ -78,6 +78,11 @@ extension GatewaySession {
             }
             if startTLSOffered { lines.append("STLS") }
         }
+        if settings.limits.loginInterval > .zero {
+            // RFC 2449 §6.5: the least seconds between logins, so a polling client can set its interval.
+            let (seconds, attoseconds) = settings.limits.loginInterval.components
+            lines.append("LOGIN-DELAY \(seconds + (attoseconds > 0 ? 1 : 0))")
+        }
         lines.append("IMPLEMENTATION PopGate")
         return POP3Response.multiline("Capability list follows", lines: lines)
     }

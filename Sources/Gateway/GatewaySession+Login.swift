@@ -26,7 +26,14 @@ import Wire
 /// when the backend advertises `ID` the client's address goes ahead of the credentials in the same flight.
 struct Login: Sendable {
     enum Step: Sendable, Equatable {
-        case penalty, routing, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        case penalty, userCheck, routing, connecting, greeting, startTLS, tlsHandshake, capability, authenticate, postLoginCapability, select, snapshot
+        /// `move_to: auto`: `LIST "" "*"` (its answers' attributes), the same `RETURN (SPECIAL-USE)`,
+        /// `NAMESPACE`. Never `Login.step`: their answers are taken out of order (`Login.discovery`).
+        case trashList, specialUseList, namespace
+
+        var isDiscovery: Bool { self == .trashList || self == .specialUseList || self == .namespace }
+        /// The backend accepted the login and everything is in: the per-user table counts it (or refuses).
+        case userClaim
     }
 
     /// What the client gave; the backend gets them after the route's rewrites.
@@ -51,6 +58,33 @@ struct Login: Sendable {
     var selected = false
     /// The snapshot FETCH answered: OK, or refused on a mailbox SELECT found empty.
     var snapshotTaken = false
+    /// `move_to: auto`: what the backend said about its trash folder so far.
+    var trash = TrashDiscovery()
+    /// LIST and NAMESPACE on the wire: a server may answer them out of order (RFC 3501 §5.5 lets it run
+    /// commands that do not depend on each other at once, and Dovecot answers a LIST before a FETCH it
+    /// is still streaming), so their answers are taken whenever they come, not in `inFlight`'s order.
+    var discovery: [SentStep] = []
+}
+
+/// Finding the folder for `on_delete: move` with `move_to: auto`, from the answers of the login's flights:
+/// the mailbox with the special-use `\Trash` attribute (RFC 6154), else the first personal namespace's
+/// prefix (RFC 2342) + `Trash`, else `Trash`.
+struct TrashDiscovery: Sendable, Equatable {
+    /// The answers that came (a refusal counts: the server cannot tell more that way).
+    var listAnswered = false
+    var specialUseListAnswered = false
+    var namespaceAnswered = false
+    /// The first selectable mailbox listed with `\Trash`, decoded from modified UTF-7.
+    var specialUse: String?
+    var personalPrefix: String?
+
+    enum Source: String, Sendable { case specialUse = "special-use", namespace, fallback = "default" }
+
+    var folder: (name: String, source: Source) {
+        if let specialUse { return (specialUse, .specialUse) }
+        if let personalPrefix, !personalPrefix.isEmpty { return (personalPrefix + "Trash", .namespace) }
+        return ("Trash", .fallback)
+    }
 }
 
 /// A login command on the wire whose tagged answer is still to come.
@@ -96,6 +130,8 @@ struct RetentionPlan: Sendable, Equatable {
     var onDelete: RetentionPolicy.OnDelete
     /// `UID MOVE` is available; without it `move` is COPY + STORE \Deleted + UID EXPUNGE.
     var hasMove: Bool
+    /// Where `move` moves to: `retention.move_to`, or for `auto` the folder found at login.
+    var moveTo: String = "Trash"
 }
 
 /// How a login failure is answered: the error says what to do next (`[AUTH]` try again,
@@ -111,6 +147,8 @@ struct LoginFailure: Sendable {
     /// Close the connection after the answer, whatever the failure count (a routing service's
     /// refusal without `Auth-Wait`, as nginx does).
     var close = false
+    /// Refused by a per-user limit of the gateway, not by the backend (not counted as a backend error).
+    var refusal = false
 
     static func temporary(_ log: String) -> LoginFailure {
         LoginFailure(code: .sysTemp, text: "Backend server unavailable, try again later.", delayed: false, log: log)
@@ -150,7 +188,7 @@ extension GatewaySession {
 
     mutating func authPenaltyLookedUp(_ delay: Duration) -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        guard delay > .zero else { return resolveRoute() }
+        guard delay > .zero else { return checkUserLimits() }
         return [
             .log(LogRecord(.info, "login delayed by the auth penalty of this address", fields: [LogKey.delay: "\(delay)"])),
             .scheduleTimer(.authPenalty, after: delay),
@@ -159,7 +197,47 @@ extension GatewaySession {
 
     mutating func authPenaltyElapsed() -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .penalty else { return [] }
-        return resolveRoute()
+        return checkUserLimits()
+    }
+
+    /// The mailbox user the per-user limits count: the authorization identity when one is given (the
+    /// mailbox logged in to), else the authentication identity.
+    static func limitedUser(_ credentials: SASLPlain) -> String {
+        credentials.authorizationIdentity.isEmpty ? credentials.authenticationIdentity : credentials.authorizationIdentity
+    }
+
+    /// After the auth penalty, before the backend: a user at `limits.sessions_per_user` or inside
+    /// `limits.login_interval` is refused here, costing the backend nothing.
+    mutating func checkUserLimits() -> [SessionAction] {
+        guard case .login(var login) = phase, settings.limits.userLimitsActive else { return resolveRoute() }
+        login.step = .userCheck
+        phase = .login(login)
+        return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: false)]
+    }
+
+    mutating func userLimitsLookedUp(_ admission: UserAdmission) -> [SessionAction] {
+        guard case .login(let login) = phase, login.step == .userCheck || login.step == .userClaim else { return [] }
+        if login.step == .userClaim && admission == .admitted {
+            claimedUser = Self.limitedUser(login.credentials)
+            return finishLogin()
+        }
+        switch admission {
+        case .admitted:
+            return resolveRoute()
+        case .inUse:
+            return loginFailed(LoginFailure(code: .inUse, text: "Too many sessions of this user are open; try again later.", delayed: false,
+                                            log: "limits.sessions_per_user (\(settings.limits.sessionsPerUser)) reached", refusal: true))
+        case .loginDelay:
+            return loginFailed(LoginFailure(code: .loginDelay, text: "Logged in too recently; try again later.", delayed: false,
+                                            log: "limits.login_interval (\(settings.limits.loginInterval)) not over since the last login", refusal: true))
+        }
+    }
+
+    /// The per-user count is given back: at the end of a session, or when a login fails after its claim.
+    mutating func releaseUser() -> [SessionAction] {
+        guard let user = claimedUser else { return [] }
+        claimedUser = nil
+        return [.releaseUser(user)]
     }
 
     /// Asks the router where this login goes. The backend timeout also bounds the wait for the answer
@@ -241,6 +319,12 @@ extension GatewaySession {
     /// flight (`continueLogin` sends them then).
     mutating func sendLoginFlight(_ commands: [(Login.Step, IMAPCommand)]) -> [SessionAction] {
         guard let (step, command) = commands.first else { return [] }
+        guard !step.isDiscovery else {
+            // Only LIST/NAMESPACE left to ask: nothing else is awaited, so the backend deadline runs for them.
+            var actions: [SessionAction] = []
+            for (step, command) in commands { actions += queueLoginCommand(command, step: step) }
+            return Self.oneWrite(actions + [.scheduleTimer(.backend, after: settings.backendTimeout)])
+        }
         var actions = sendLoginCommand(command, step: step)
         for (step, command) in commands.dropFirst() {
             let queued = queueLoginCommand(command, step: step)
@@ -259,7 +343,11 @@ extension GatewaySession {
         let segments = IMAPCommandEncoder.encode(command, tag: tag, literalPlus: capabilities.contains(Capability.literalPlus))
         guard segments.count == 1 else { return [] }
         tagCounter += 1
-        login.inFlight.append(SentStep(tag: tag, step: step))
+        if step.isDiscovery {
+            login.discovery.append(SentStep(tag: tag, step: step))
+        } else {
+            login.inFlight.append(SentStep(tag: tag, step: step))
+        }
         phase = .login(login)
         return [.sendToBackend(segments[0])]
     }
@@ -275,10 +363,15 @@ extension GatewaySession {
             currentTag = next.tag
             return [.scheduleTimer(.backend, after: settings.backendTimeout)]
         }
+        guard login.discovery.isEmpty else {
+            // The rest is in; a LIST or NAMESPACE answer is still to come.
+            return [.scheduleTimer(.backend, after: settings.backendTimeout)]
+        }
         var commands: [(Login.Step, IMAPCommand)] = []
         if login.plan == nil { commands.append((.postLoginCapability, .capability)) }
         if !login.selected { commands.append((.select, .select(mailbox: settings.mailbox))) }
         if !login.snapshotTaken { commands.append((.snapshot, snapshotFetch(login))) }
+        commands += trashDiscovery(login)
         guard !commands.isEmpty else { return finishLogin() }
         return sendLoginFlight(commands)
     }
@@ -336,6 +429,11 @@ extension GatewaySession {
 
     /// Untagged responses and continuation requests during login.
     mutating func loginResponse(_ response: IMAPResponse) -> [SessionAction] {
+        switch response {
+        case .list(let listing): return trashListed(listing)
+        case .namespace(let personal): return namespaceListed(personal)
+        default: break
+        }
         // The snapshot's events (five per message) go straight to the builder: taking `Login` out of the
         // phase for each would copy it and retain its strings half a million times for 100,000 messages.
         if snapshot.collecting { return snapshotResponse(response) }
@@ -379,6 +477,40 @@ extension GatewaySession {
             break
         }
         return []
+    }
+
+    /// A LIST answer, whenever it comes during login (only `move_to: auto` asks for one): the first
+    /// selectable mailbox with `\Trash`; a server may mark more than one (RFC 6154 §2).
+    mutating func trashListed(_ listing: MailboxListing) -> [SessionAction] {
+        guard case .login(var login) = phase, !login.discovery.isEmpty, login.trash.specialUse == nil,
+              listing.has("\\Trash"), !listing.has("\\Noselect"), !listing.has("\\NonExistent"),
+              let name = ModifiedUTF7.decode(listing.name) else { return [] }
+        login.trash.specialUse = name
+        phase = .login(login)
+        return []
+    }
+
+    mutating func namespaceListed(_ personal: [Namespace]) -> [SessionAction] {
+        guard case .login(var login) = phase, !login.discovery.isEmpty, login.trash.personalPrefix == nil,
+              let first = personal.first, let prefix = ModifiedUTF7.decode(first.prefix) else { return [] }
+        login.trash.personalPrefix = prefix
+        phase = .login(login)
+        return []
+    }
+
+    /// The tagged answer of a LIST or NAMESPACE the login sent, in whatever order it comes; nil for any
+    /// other tag. A refusal (no NAMESPACE, no LIST-EXTENDED after all) counts as answered: the next way is
+    /// tried. When it was the last answer awaited, the login goes on.
+    mutating func discoveryAnswered(_ tag: IMAPTag) -> [SessionAction]? {
+        guard case .login(var login) = phase, let index = login.discovery.firstIndex(where: { $0.tag == tag }) else { return nil }
+        switch login.discovery.remove(at: index).step {
+        case .trashList: login.trash.listAnswered = true
+        case .specialUseList: login.trash.specialUseListAnswered = true
+        default: login.trash.namespaceAnswered = true
+        }
+        phase = .login(login)
+        guard currentTag == nil, login.inFlight.isEmpty, login.discovery.isEmpty else { return [] }
+        return [.cancelTimer(.backend)] + continueLogin()
     }
 
     /// One event of the snapshot FETCH. A backend that sends more responses than any mailbox we accept,
@@ -506,13 +638,42 @@ extension GatewaySession {
     /// (SASL-IR, or a LOGIN without synchronising literals): a failed login makes them fail harmlessly.
     var afterCredentials: [(Login.Step, IMAPCommand)] {
         guard case .login(let login) = phase else { return [] }
-        return [(.select, .select(mailbox: settings.mailbox)), (.snapshot, snapshotFetch(login))]
+        var commands: [(Login.Step, IMAPCommand)] = [(.select, .select(mailbox: settings.mailbox)), (.snapshot, snapshotFetch(login))]
+        if policy.retention.onDelete == .move && policy.retention.moveTo == nil {
+            // `move_to: auto`: the mailbox list goes in the same flight; NAMESPACE only where the
+            // capabilities known before login list it (else the follow-up flight asks, if still needed).
+            commands.append(listForTrash)
+            if capabilities.contains(Capability.namespace) { commands.append((.namespace, .namespace)) }
+        }
+        return commands
+    }
+
+    /// `LIST "" "*" RETURN (SPECIAL-USE)` where the capabilities allow it, else a plain LIST, whose
+    /// attributes carry `\Trash` on most servers that know special use (Dovecot, Cyrus).
+    var listForTrash: (Login.Step, IMAPCommand) {
+        capabilities.contains(Capability.specialUse) && capabilities.contains(Capability.listExtended)
+            ? (.specialUseList, .listAll(specialUse: true)) : (.trashList, .listAll(specialUse: false))
+    }
+
+    /// What `move_to: auto` still has to ask, once the plan is known and nothing is in flight: only for a
+    /// plan that moves, and only what the post-login capabilities allow and no answer gave yet.
+    func trashDiscovery(_ login: Login) -> [(Login.Step, IMAPCommand)] {
+        guard policy.retention.moveTo == nil, login.plan?.onDelete == .move, login.trash.specialUse == nil else { return [] }
+        var commands: [(Login.Step, IMAPCommand)] = []
+        let list = listForTrash
+        if !login.trash.listAnswered && !login.trash.specialUseListAnswered || list.0 == .specialUseList && !login.trash.specialUseListAnswered {
+            commands.append(list)
+        }
+        if capabilities.contains(Capability.namespace) && !login.trash.namespaceAnswered {
+            commands.append((.namespace, .namespace))
+        }
+        return commands
     }
 
     mutating func loginTagged(_ condition: IMAPCondition) -> [SessionAction] {
         guard case .login(let login) = phase else { return [] }
         switch login.step {
-        case .penalty, .routing, .connecting, .greeting, .tlsHandshake:
+        case .penalty, .userCheck, .userClaim, .routing, .connecting, .greeting, .tlsHandshake, .trashList, .specialUseList, .namespace:
             return loginFailed(.temporary("unexpected tagged response during login"))
         case .startTLS:
             guard condition.status == .ok else {
@@ -608,17 +769,22 @@ extension GatewaySession {
         guard let onDelete = effectiveOnDelete else {
             return loginFailed(.permanent("Backend cannot delete safely (no UIDPLUS or MOVE).", log: "retention.on_delete \(retention.onDelete.rawValue) needs UIDPLUS or MOVE, which the backend lacks"))
         }
-        if onDelete == .move && Self.sameMailbox(retention.moveTo, settings.mailbox) {
-            // A move into the maildrop itself would "delete" nothing while QUIT said +OK.
-            return loginFailed(.permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(retention.moveTo), which is the maildrop itself"))
+        if onDelete == .move, let folder = retention.moveTo, let refusal = Self.moveIntoMaildropRefusal(folder, settings.mailbox) {
+            return loginFailed(refusal)
         }
-        login.plan = RetentionPlan(onDelete: onDelete, hasMove: capabilities.contains(Capability.move))
+        login.plan = RetentionPlan(onDelete: onDelete, hasMove: capabilities.contains(Capability.move), moveTo: retention.moveTo ?? "Trash")
         phase = .login(login)
         var actions: [SessionAction] = []
         if onDelete != retention.onDelete {
-            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(retention.moveTo)")))
+            actions.append(.log(LogRecord(.warning, "backend lacks UIDPLUS: retention on_delete expunge falls back to move to \(retention.moveTo ?? "the trash folder (move_to auto)")")))
         }
         return actions + continueLogin()
+    }
+
+    /// A move into the maildrop itself would "delete" nothing while QUIT said +OK.
+    static func moveIntoMaildropRefusal(_ folder: String, _ mailbox: String) -> LoginFailure? {
+        guard sameMailbox(folder, mailbox) else { return nil }
+        return .permanent("Backend cannot delete safely.", log: "retention would move deleted messages to \(folder), which is the maildrop itself")
     }
 
     /// RFC 3501 §5.1: INBOX is case-insensitive; other names are compared exactly. Shared with the
@@ -629,7 +795,22 @@ extension GatewaySession {
     }
 
     mutating func finishLogin() -> [SessionAction] {
-        guard case .login(let login) = phase, let uidValidity = login.uidValidity, let plan = login.plan else { return [] }
+        guard case .login(let login) = phase, let uidValidity = login.uidValidity, var plan = login.plan else { return [] }
+        var found: [SessionAction] = []
+        if plan.onDelete == .move && policy.retention.moveTo == nil {
+            let (folder, source) = login.trash.folder
+            if let refusal = Self.moveIntoMaildropRefusal(folder, settings.mailbox) { return loginFailed(refusal) }
+            plan.moveTo = folder
+            found.append(.log(LogRecord(.debug, "deleted messages go to \(ASCII.sanitized(Array(folder.utf8)))", fields: [LogKey.trash: source.rawValue])))
+        }
+        if settings.limits.userLimitsActive && claimedUser == nil {
+            // Asked once more now that the backend said yes: a session of the same user may have logged
+            // in meanwhile. The answer comes back here with `claimedUser` set.
+            var login = login
+            login.step = .userClaim
+            phase = .login(login)
+            return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: true)]
+        }
         let headerCandidates = settings.uidlSource == .header ? snapshot.headerUIDLs : nil
         let (drop, ignoredHeaderUIDLs) = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hidden: snapshot.hidden,
                                                            headerCandidates: headerCandidates, format: settings.uidlFormat)
@@ -650,7 +831,7 @@ extension GatewaySession {
             fields[LogKey.headerUIDLs] = String(used.count)
             fields[LogKey.headerUIDLsIgnored] = String(unusableHeaderUIDLs + ignoredHeaderUIDLs)
         }
-        return [
+        return found + [
             .cancelTimer(.login),
             .recordAuthSuccess,
             .lookUpUIDLHistory(user: summary.user ?? ""),
@@ -662,11 +843,10 @@ extension GatewaySession {
 
     /// Ends the login attempt: the backend connection is dropped, the client may try again.
     mutating func loginFailed(_ failure: LoginFailure) -> [SessionAction] {
-        var actions: [SessionAction] = [
-            .count(.loginFailed(failure.reason)),
-            .log(LogRecord(failure.delayed ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")),
-        ]
+        var actions: [SessionAction] = failure.refusal ? [] : [.count(.loginFailed(failure.reason))]
+        actions.append(.log(LogRecord(failure.delayed || failure.refusal ? .notice : .warning, "login failed: \(ASCII.sanitized(Array(failure.log.utf8)))")))
         actions += resetBackendLink()
+        actions += releaseUser()
         if failure.delayed { actions.append(.recordAuthFailure) }
         let response = POP3Response.err(failure.text, code: failure.code)
         guard failure.delayed else {

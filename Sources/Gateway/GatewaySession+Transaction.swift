@@ -16,6 +16,10 @@ struct Retrieve: Sendable {
     var fetchUID: UID?
     /// Bytes of the current body go to the client (the body belongs to this message).
     var receiving = false
+    /// The body came before the response's UID (RFC 3501 leaves the order of FETCH items to the server;
+    /// pymap sends `BODY[]` first): it is relayed at once and the UID must confirm it before the
+    /// response ends, or the session is cut off mid-answer so the client discards what it got.
+    var uidPending = false
 }
 
 /// A LIST or UIDL answer in progress: the next entry to describe.
@@ -41,6 +45,8 @@ struct Top: Sendable {
     var size: UInt64
     var fetchUID: UID?
     var receiving = false
+    /// As `Retrieve.uidPending`, for the current chunk.
+    var uidPending = false
 }
 
 /// The TRANSACTION state (RFC 1939 §5).
@@ -165,9 +171,22 @@ extension GatewaySession {
             state.fetchUID = nil
         case .fetchAttribute(.uid(let uid)):
             state.fetchUID = uid
+            if state.uidPending {
+                // Another message's body was relayed: only closing keeps the client from taking it.
+                guard uid == state.uid else { return bodyOfAnotherMessage() }
+                state.uidPending = false
+                if !state.receiving && !state.complete {
+                    // The body ended before its UID came: its end goes out now.
+                    state.complete = true
+                    state.stuffer.finish(into: &output)
+                }
+            }
+        case .fetchEnd:
+            if state.uidPending { return bodyOfAnotherMessage() }
         case .fetchBodyBegin(let section, let origin, let size):
             // Only the whole body of the message asked for; another message's body is never sent.
-            guard size != nil, !state.started, state.fetchUID == state.uid, section.isEmpty, origin == nil else { break }
+            guard size != nil, !state.started, state.fetchUID == state.uid || state.fetchUID == nil, section.isEmpty, origin == nil else { break }
+            state.uidPending = state.fetchUID == nil
             state.started = true
             state.receiving = true
             output = POP3Response.ok("\(state.size) octets")
@@ -178,6 +197,8 @@ extension GatewaySession {
         case .fetchBodyEnd:
             guard state.receiving else { break }
             state.receiving = false
+            // The terminating dot waits for a UID still to come.
+            guard !state.uidPending else { break }
             state.complete = true
             state.stuffer.finish(into: &output)
         default:
@@ -185,6 +206,13 @@ extension GatewaySession {
         }
         phase = .retrieve(state)
         return output.isEmpty ? [] : [.sendToClient(output)]
+    }
+
+    /// A body relayed before its UID turned out to be another message's, or its response carried no UID
+    /// (RFC 3501 §6.4.8 requires it): the session ends mid-answer, without the terminating dot.
+    mutating func bodyOfAnotherMessage() -> [SessionAction] {
+        [.log(LogRecord(.warning, "backend sent a message body without the UID asked for"))]
+            + endSession(.backendError, notifyClient: nil)
     }
 
     mutating func retrieveTagged(_ condition: IMAPCondition) -> [SessionAction] {
@@ -218,10 +246,17 @@ extension GatewaySession {
             state.fetchUID = nil
         case .fetchAttribute(.uid(let uid)):
             state.fetchUID = uid
+            if state.uidPending {
+                guard uid == state.uid else { return bodyOfAnotherMessage() }
+                state.uidPending = false
+            }
+        case .fetchEnd:
+            if state.uidPending { return bodyOfAnotherMessage() }
         case .fetchBodyBegin(let section, let origin, let size):
             // The section and the chunk asked for, of the message asked for (`BODY[]<offset>` for a chunk).
             let expectedOrigin: UInt64? = state.chunkLength == 0 ? nil : state.offset
-            guard size != nil, !state.sawBody, state.fetchUID == state.uid, section.isEmpty, origin == expectedOrigin else { break }
+            guard size != nil, !state.sawBody, state.fetchUID == state.uid || state.fetchUID == nil, section.isEmpty, origin == expectedOrigin else { break }
+            state.uidPending = state.fetchUID == nil
             state.sawBody = true
             state.receiving = true
             state.receivedInChunk = 0

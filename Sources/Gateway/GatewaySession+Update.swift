@@ -39,7 +39,7 @@ extension GatewaySession {
                 return endSession(.backendError, notifyClient: POP3Response.err("Deleted messages could not be removed.", code: .sysTemp))
             }
             let set = UIDSet(deleted)
-            let folder = policy.retention.moveTo
+            let folder = plan.moveTo
             switch plan.onDelete {
             case .expunge:
                 steps += [.store(set, flags: ["\\Deleted"]), .expunge(set)]

@@ -50,6 +50,9 @@ public struct GatewaySession: Sendable {
     /// Where the current login went (set when the router answered): its backend and policy.
     var route: Route?
     var backendLost = false
+    /// The user this session is counted under in the daemon's per-user table (an admitted claim), until
+    /// `.releaseUser`.
+    var claimedUser: String?
 
     // Bookkeeping.
     var summary = SessionSummary()
@@ -166,6 +169,8 @@ public struct GatewaySession: Sendable {
             return authPenaltyLookedUp(delay)
         case .routeResolved(let decision):
             return routeResolved(decision)
+        case .userLimitsLookedUp(let admission):
+            return userLimitsLookedUp(admission)
         case .shutdownRequested:
             shuttingDown = true
             return []
@@ -389,6 +394,7 @@ public struct GatewaySession: Sendable {
             actions.append(.closeBackend)
             backend = .none
         }
+        actions += releaseUser()
         actions.append(.sessionEnded(summary))
         return actions
     }
@@ -493,6 +499,7 @@ public struct GatewaySession: Sendable {
                 pipelinedTags.remove(at: index)
                 return []
             }
+            if let actions = discoveryAnswered(tag) { return actions }
             if case .capability(let list)? = condition.code { capabilities = Set(list) }
             guard tag == currentTag else {
                 return backendFailed(.protocol, reason: "unexpected tag \(tag)")

@@ -35,6 +35,8 @@ public enum LogKey {
     /// The session summary's UIDL set hash and whether the set changed since the user's previous session.
     public static let uidlHash = "uidl_hash"
     public static let uidlChange = "uidl_change"
+    /// How `retention.move_to: auto` found the folder: `special-use`, `namespace` or `default`.
+    public static let trash = "trash"
     /// The open-files limit (RLIMIT_NOFILE): soft after raising, hard, and the soft one before and after.
     public static let openFiles = "nofile"
     public static let hardLimit = "hard"

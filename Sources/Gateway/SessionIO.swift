@@ -28,6 +28,8 @@ public enum SessionEvent: Sendable {
     /// The answer to `.lookUpUIDLHistory`: the UIDL sample the user's previous session left on this
     /// instance, nil when there is none.
     case uidlHistoryLookedUp(UIDLSample?)
+    /// The answer to `.lookUpUserLimits`.
+    case userLimitsLookedUp(UserAdmission)
     /// The daemon is stopping: the next command other than QUIT gets `-ERR [SYS/TEMP]` and ends the
     /// session; a QUIT is still honoured (the client asked for its changes).
     case shutdownRequested
@@ -63,6 +65,13 @@ public enum SessionAction: Sendable, Equatable {
     case recordAuthFailure
     /// A login succeeded: the daemon clears the client address's failures (as Dovecot does).
     case recordAuthSuccess
+    /// Ask the daemon's per-user table whether this user may log in (`limits.sessions_per_user`,
+    /// `limits.login_interval`); answered with `.userLimitsLookedUp`. With `claim` (the backend accepted
+    /// the login) an admitted session is counted and its time remembered, and `.releaseUser` follows when
+    /// the session ends, however it ends.
+    case lookUpUserLimits(user: String, claim: Bool)
+    /// A session counted by an admitted claim ended (or its login failed after the claim).
+    case releaseUser(String)
     /// Ask the daemon's UIDL history for the user's previous sample; answered with `.uidlHistoryLookedUp`.
     case lookUpUIDLHistory(user: String)
     /// The session is ending: remember what its client may keep, for the user's next session.
@@ -84,6 +93,15 @@ public enum SessionAction: Sendable, Equatable {
     case count(SessionCounter)
     /// The session has ended; emitted exactly once, last.
     case sessionEnded(SessionSummary)
+}
+
+/// What the daemon's per-user table says about a login.
+public enum UserAdmission: Sendable, Equatable {
+    case admitted
+    /// The user has `limits.sessions_per_user` sessions logged in on this instance.
+    case inUse
+    /// The user's last login on this instance was less than `limits.login_interval` ago.
+    case loginDelay
 }
 
 public enum SessionCounter: Sendable, Equatable {

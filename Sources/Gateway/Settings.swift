@@ -60,7 +60,16 @@ public struct GatewaySettings: Sendable, Equatable {
         /// Pipelined client input held while a command waits for the backend; above it the driver
         /// stops reading the client until the backlog is worked off.
         public var maxBufferedInput: Int = 64 * 1024
+        /// `limits.sessions_per_user`: logged-in sessions of one user on this instance; one more login is
+        /// answered `-ERR [IN-USE]` without asking the backend. 0: no limit.
+        public var sessionsPerUser: Int = 10
+        /// `limits.login_interval`: least time between two logins of one user on this instance (RFC 2449
+        /// LOGIN-DELAY, advertised in CAPA); a sooner login is answered `-ERR [LOGIN-DELAY]`. Zero: none.
+        public var loginInterval: Duration = .zero
         public init() {}
+
+        /// Whether logins ask the daemon's per-user table at all.
+        var userLimitsActive: Bool { sessionsPerUser > 0 || loginInterval > .zero }
     }
 }
 
@@ -94,10 +103,13 @@ public struct RetentionPolicy: Sendable, Equatable {
 
     public var onRetrieve: OnRetrieve
     public var onDelete: OnDelete
-    public var moveTo: String
+    /// The folder `move` moves to; nil is `auto`: the backend's special-use `\Trash` mailbox (RFC 6154),
+    /// else the personal namespace prefix (RFC 2342) + `Trash`, else `Trash`, found at each login
+    /// (`GatewaySession+Login.swift`). A name is used exactly as given.
+    public var moveTo: String?
     public var flagKeyword: String
 
-    public init(onRetrieve: OnRetrieve = .seen, onDelete: OnDelete = .flag, moveTo: String = "Trash", flagKeyword: String = "$POP3Deleted") {
+    public init(onRetrieve: OnRetrieve = .seen, onDelete: OnDelete = .flag, moveTo: String? = nil, flagKeyword: String = "$POP3Deleted") {
         self.onRetrieve = onRetrieve
         self.onDelete = onDelete
         self.moveTo = moveTo

@@ -14,4 +14,10 @@ public enum Capability {
     public static let uidPlus = "UIDPLUS"
     /// RFC 6851: UID MOVE.
     public static let move = "MOVE"
+    /// RFC 6154: mailboxes carry special-use attributes such as `\Trash`.
+    public static let specialUse = "SPECIAL-USE"
+    /// RFC 5258: LIST with selection and return options (`RETURN (SPECIAL-USE)`).
+    public static let listExtended = "LIST-EXTENDED"
+    /// RFC 2342: NAMESPACE.
+    public static let namespace = "NAMESPACE"
 }

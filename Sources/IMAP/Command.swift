@@ -62,6 +62,11 @@ public enum IMAPCommand: Sendable, Equatable {
     ///
     ///     C: I1 ID ("x-originating-ip" "203.0.113.7" "x-originating-port" "50812")
     case id([IDField])
+    /// `LIST "" "*"`, with `specialUse` `LIST "" "*" RETURN (SPECIAL-USE)` (RFC 6154 §5.1, needs
+    /// LIST-EXTENDED): every mailbox with its attributes, to find the `\Trash` one.
+    case listAll(specialUse: Bool)
+    /// `NAMESPACE` (RFC 2342).
+    case namespace
 }
 
 /// One name/value pair of an `ID` command.

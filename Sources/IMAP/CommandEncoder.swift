@@ -63,6 +63,10 @@ public enum IMAPCommandEncoder {
         case .uidCopy(let set, let mailbox):
             writer.raw("UID COPY \(set) ")
             writer.mailbox(mailbox)
+        case .listAll(let specialUse):
+            writer.raw(specialUse ? "LIST \"\" \"*\" RETURN (SPECIAL-USE)" : "LIST \"\" \"*\"")
+        case .namespace:
+            writer.raw("NAMESPACE")
         case .id(let fields):
             writer.raw("ID ")
             let printable = fields.filter { Self.isPrintableIDText($0.name) && ($0.value.map(Self.isPrintableIDText) ?? true) }

@@ -152,9 +152,49 @@ public enum IMAPResponse: Sendable, Equatable {
     case fetchBodyEnd
     /// The closing ")" of FETCH and its CRLF.
     case fetchEnd
+    /// `* LIST (\HasNoChildren \Trash) "/" Deleted` (RFC 3501 §7.2.2; special-use attributes RFC 6154).
+    /// A LIST whose mailbox name is sent as a literal comes as `.other(keyword: "LIST")`.
+    case list(MailboxListing)
+    /// `* NAMESPACE (("" "/")) NIL NIL` (RFC 2342): the personal namespaces, first the one the server
+    /// puts new personal folders in. The other users' and shared namespaces are not kept.
+    case namespace(personal: [Namespace])
     /// Any other untagged response (LIST, STATUS, ENABLED, VANISHED, ID, unknown…), fully consumed.
     /// The keyword is uppercased.
     case other(keyword: String)
+}
+
+/// One `LIST` response: a mailbox, its attributes and its hierarchy delimiter.
+public struct MailboxListing: Sendable, Equatable {
+    /// Attributes as sent, e.g. `["\\HasNoChildren", "\\Trash"]`.
+    public var attributes: [String]
+    /// The hierarchy delimiter, nil for `NIL` (a flat namespace).
+    public var delimiter: String?
+    /// The name as sent (modified UTF-7, RFC 3501 §5.1.3); `ModifiedUTF7.decode` gives the Unicode name.
+    public var name: String
+
+    public init(attributes: [String], delimiter: String?, name: String) {
+        self.attributes = attributes
+        self.delimiter = delimiter
+        self.name = name
+    }
+
+    /// Whether `attribute` (e.g. `\Trash`) is among the attributes; attributes are case-insensitive.
+    public func has(_ attribute: String) -> Bool {
+        attributes.contains { ASCII.equalsIgnoringCase($0.utf8, attribute.utf8) }
+    }
+}
+
+/// One namespace of a `NAMESPACE` response (RFC 2342 §5): `("INBOX." ".")`.
+public struct Namespace: Sendable, Equatable {
+    /// As sent (modified UTF-7), e.g. `"INBOX."` or `""`.
+    public var prefix: String
+    /// nil for `NIL`.
+    public var delimiter: String?
+
+    public init(prefix: String, delimiter: String?) {
+        self.prefix = prefix
+        self.delimiter = delimiter
+    }
 }
 
 /// Why the response stream cannot be parsed. After any of these the connection is unusable.

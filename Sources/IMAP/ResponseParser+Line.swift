@@ -51,6 +51,16 @@ extension IMAPResponseParser {
                 let flags = try ByteReader.complete(reader.readFlagList())
                 guard reader.atEnd else { throw reader.malformed("expected end of line after FLAGS") }
                 return .complete(.flags(flags))
+            // Both are only looked at for `retention.move_to: auto`: one the grammar does not cover
+            // (or with a literal) is skipped as before rather than failing the connection.
+            case "LIST" where !endsWithLiteral(bytes, start: start, end: end):
+                var attempt = reader
+                guard let listing = try? listing(&attempt) else { return .other(keyword: keyword) }
+                return .complete(.list(listing))
+            case "NAMESPACE" where !endsWithLiteral(bytes, start: start, end: end):
+                var attempt = reader
+                guard let personal = try? namespaces(&attempt) else { return .other(keyword: keyword) }
+                return .complete(.namespace(personal: personal))
             case "":
                 throw reader.malformed("expected response keyword")
             default:
@@ -177,6 +187,95 @@ extension IMAPResponseParser {
         case "CANNOT": return .cannot
         default: return .other(name: name, argument: argument.map { String(decoding: $0, as: UTF8.self) })
         }
+    }
+
+    /// A line that announces a literal (`{n}` at its end): LIST and NAMESPACE with one are skipped like
+    /// any unknown response (their names then stay unknown), so only whole lines are parsed here.
+    static func endsWithLiteral(_ bytes: [UInt8], start: Int, end: Int) -> Bool {
+        end > start && bytes[end - 1] == Byte.closeBrace
+    }
+
+    /// `SP "(" [mbx-list-flags] ")" SP (DQUOTE QUOTED-CHAR DQUOTE / nil) SP mailbox [SP extended data]`
+    /// (RFC 3501 §7.2.2, RFC 5258 §9). Extended data after the name (CHILDINFO, OLDNAME) is ignored.
+    private static func listing(_ reader: inout ByteReader) throws(IMAPParseError) -> MailboxListing {
+        try reader.require(ASCII.space, "SP after LIST")
+        let attributes = try ByteReader.complete(reader.readFlagList())
+        try reader.require(ASCII.space, "SP after LIST attributes")
+        let delimiter = try nilOrQuoted(&reader, "LIST delimiter")
+        try reader.require(ASCII.space, "SP after LIST delimiter")
+        let name = try astring(&reader, "mailbox name")
+        guard reader.atEnd || reader.peek() == ASCII.space else { throw reader.malformed("expected end of LIST") }
+        reader.index = reader.end
+        return MailboxListing(attributes: attributes, delimiter: delimiter, name: name)
+    }
+
+    /// `SP personal SP other SP shared` (RFC 2342 §5); each `NIL` or `"(" 1*("(" prefix SP delimiter
+    /// *(extension) ")") ")"`. Only the personal namespaces are returned; the others are checked and dropped.
+    private static func namespaces(_ reader: inout ByteReader) throws(IMAPParseError) -> [Namespace] {
+        var personal: [Namespace] = []
+        for part in 0..<3 {
+            try reader.require(ASCII.space, "SP in NAMESPACE")
+            let list = try namespaceList(&reader)
+            if part == 0 { personal = list }
+        }
+        guard reader.atEnd else { throw reader.malformed("expected end of NAMESPACE") }
+        return personal
+    }
+
+    private static func namespaceList(_ reader: inout ByteReader) throws(IMAPParseError) -> [Namespace] {
+        if try readNIL(&reader) { return [] }
+        try reader.require(Byte.openParen, "\"(\" or NIL in NAMESPACE")
+        var list: [Namespace] = []
+        repeat {
+            try reader.require(Byte.openParen, "\"(\" before a namespace")
+            let prefix = try astring(&reader, "namespace prefix")
+            try reader.require(ASCII.space, "SP after namespace prefix")
+            let delimiter = try nilOrQuoted(&reader, "namespace delimiter")
+            // Namespace_Response_Extension: SP string SP "(" string *(SP string) ")"
+            while reader.peek() == ASCII.space {
+                reader.index += 1
+                _ = try astring(&reader, "namespace extension")
+                try reader.require(ASCII.space, "SP after namespace extension")
+                try reader.require(Byte.openParen, "\"(\" of namespace extension values")
+                _ = try astring(&reader, "namespace extension value")
+                while reader.peek() == ASCII.space {
+                    reader.index += 1
+                    _ = try astring(&reader, "namespace extension value")
+                }
+                try reader.require(Byte.closeParen, "\")\" after namespace extension values")
+            }
+            try reader.require(Byte.closeParen, "\")\" after a namespace")
+            list.append(Namespace(prefix: prefix, delimiter: delimiter))
+        } while reader.peek() == Byte.openParen
+        try reader.require(Byte.closeParen, "\")\" after the namespaces")
+        return list
+    }
+
+    /// `NIL` (true, consumed) or anything else (false, nothing consumed); case-insensitive.
+    private static func readNIL(_ reader: inout ByteReader) throws(IMAPParseError) -> Bool {
+        let start = reader.index
+        let word = try ByteReader.complete(reader.read(while: Byte.isAtomChar))
+        if Byte.uppercased(word) == "NIL" { return true }
+        reader.index = start
+        return false
+    }
+
+    /// `nil / DQUOTE QUOTED-CHAR DQUOTE`: a hierarchy delimiter.
+    private static func nilOrQuoted(_ reader: inout ByteReader, _ what: String) throws(IMAPParseError) -> String? {
+        if try readNIL(&reader) { return nil }
+        guard reader.peek() == Byte.quote else { throw reader.malformed("expected \(what)") }
+        return String(decoding: try ByteReader.complete(reader.readQuoted()), as: UTF8.self)
+    }
+
+    /// `astring` without literals (lines announcing one are not parsed here): an atom of ASTRING-CHARs
+    /// or a quoted string.
+    private static func astring(_ reader: inout ByteReader, _ what: String) throws(IMAPParseError) -> String {
+        if reader.peek() == Byte.quote {
+            return String(decoding: try ByteReader.complete(reader.readQuoted()), as: UTF8.self)
+        }
+        let atom = try ByteReader.complete(reader.read { Byte.isAtomChar($0) || $0 == Byte.closeBracket })
+        guard !atom.isEmpty else { throw reader.malformed("expected \(what)") }
+        return String(decoding: atom, as: UTF8.self)
     }
 
     /// Space-separated capability names, uppercased.

@@ -1,6 +1,7 @@
 import Config
 import FrontDoor
 import Foundation
+import Gateway
 
 /// The daemon's one `ClientTable`, shared by the accept queue and every event loop.
 ///
@@ -64,6 +65,36 @@ final class ClientRegistry: @unchecked Sendable {
     }
 
     var openConnections: Int { lock.withLock { table.openConnections } }
+
+    // Per-user limits (`limits.sessions_per_user`, `limits.login_interval`): a table of their own under
+    // the same lock.
+    // Guarded by `lock`.
+    private var users = UserTable(limits: UserTable.Limits())
+
+    func update(userLimits: UserTable.Limits) {
+        lock.withLock { users.update(limits: userLimits) }
+    }
+
+    func userAdmission(_ user: String, claim: Bool) -> UserAdmission {
+        let now = ContinuousClock.now
+        let admission = lock.withLock { claim ? users.claim(user, now: now) : users.check(user, now: now) }
+        switch admission {
+        case .admitted: return .admitted
+        case .inUse: return .inUse
+        case .loginDelay: return .loginDelay
+        }
+    }
+
+    func releaseUser(_ user: String) {
+        lock.withLock { users.release(user) }
+    }
+}
+
+extension UserTable.Limits {
+    /// `limits.sessions_per_user` and `limits.login_interval`.
+    init(_ config: PopGateConfig) {
+        self.init(sessionsPerUser: config.gateway.limits.sessionsPerUser, loginInterval: config.gateway.limits.loginInterval)
+    }
 }
 
 extension ClientTable.Limits {

@@ -108,6 +108,7 @@ public final class GatewayServer: @unchecked Sendable {
                 exposition: (@Sendable () -> [UInt8])? = nil) throws {
         clients = ClientRegistry(limits: ClientTable.Limits(config))
         self.exposition = exposition
+        clients.update(userLimits: UserTable.Limits(config))
         do {
             environment = try ServerEnvironment(config: config, stats: stats, clients: clients, authHTTP: authHTTP, uidlHistory: uidlHistory)
         } catch {
@@ -226,6 +227,7 @@ public final class GatewayServer: @unchecked Sendable {
             return old
         }
         clients.update(limits: ClientTable.Limits(config))
+        clients.update(userLimits: UserTable.Limits(config))
         if old.listeners != config.listeners {
             logger.warning("listener changes take effect only after a restart")
         }

@@ -182,6 +182,10 @@ final class SessionDriver: @unchecked Sendable {
             let delay = clientKey.map { environment.clients.penalty(for: $0) } ?? .zero
             if delay > .zero { environment.stats.metrics.authPenaltyApplied() }
             handle(.authPenaltyLookedUp(delay))
+        case .lookUpUserLimits(let user, let claim):
+            handle(.userLimitsLookedUp(environment.clients.userAdmission(user, claim: claim)))
+        case .releaseUser(let user):
+            environment.clients.releaseUser(user)
         case .recordAuthFailure:
             if let clientKey { environment.clients.loginFailed(clientKey) }
         case .recordAuthSuccess:

@@ -112,7 +112,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(config.gateway, GatewaySettings())
         XCTAssertEqual(config.gateway.mailbox, "INBOX")
         XCTAssertEqual(config.gateway.uidlFormat.description, "%08Xu%08Xv")
-        XCTAssertEqual(config.defaultPolicy, SessionPolicy(name: "default", retention: RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: "Trash", flagKeyword: "$POP3Deleted"), visible: .all))
+        XCTAssertEqual(config.defaultPolicy, SessionPolicy(name: "default", retention: RetentionPolicy(onRetrieve: .seen, onDelete: .flag, moveTo: nil, flagKeyword: "$POP3Deleted"), visible: .all))
         XCTAssertEqual(config.routes.route(for: "alice@example.com"), Route(name: "default", backend: config.backend, policy: config.defaultPolicy))
         XCTAssertEqual(config.gateway.idleTimeout, .seconds(600))
         XCTAssertEqual(config.gateway.backendTimeout, .seconds(30))
@@ -509,6 +509,13 @@ final class ConfigLoaderTests: XCTestCase {
             "retention.move_to: must not be empty (line 10)",
         ])
         XCTAssertEqual(descriptions(minimal + "\nmailbox: \"a\\tb\"\n"), ["mailbox: must not contain control characters (line 8)"])
+    }
+
+    func testMoveToAutoIsTheDefaultAndAnyOtherNameIsExact() throws {
+        XCTAssertNil(try ConfigLoader.parse(yaml: minimal).config.defaultPolicy.retention.moveTo)
+        XCTAssertNil(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: auto\n").config.defaultPolicy.retention.moveTo)
+        XCTAssertEqual(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: INBOX.Trash\n").config.defaultPolicy.retention.moveTo, "INBOX.Trash")
+        XCTAssertEqual(try ConfigLoader.parse(yaml: minimal + "\nretention:\n  on_delete: move\n  move_to: Auto\n").config.defaultPolicy.retention.moveTo, "Auto")
     }
 
     func testMoveToMustDifferFromMailbox() throws {

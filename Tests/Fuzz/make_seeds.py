@@ -142,6 +142,10 @@ def imap_seeds():
           + b"* 2 FETCH (BODY[] \x00\x0c" + b"* 3 FETCH (BODY[]<0> \x00\x06hello)\r\n")
     write("FuzzIMAPParser", "literal-edges-skipped", b"\x03\x01\x02" + b"* LIST () \".\" \x00\x07INBOX\r\n"
           + b"* 1 FETCH (ENVELOPE (\x00\x0aabc) UID 1)\r\n* STATUS \x00\x21x\r\nP1 OK done\r\n")
+    # move_to: auto: LIST with special-use attributes and NAMESPACE, as Dovecot, Cyrus and Courier send them.
+    write("FuzzIMAPParser", "list-namespace", b"\x00\x02\x09\x21" + b"* NAMESPACE ((\"INBOX.\" \".\")) ((\"user.\" \".\")) NIL\r\n"
+          + b"* LIST (\\HasNoChildren \\Trash) \"/\" \"Deleted Messages\"\r\n* LIST (\\Noselect) NIL \"\"\r\n"
+          + b"* LIST () \".\" [Gmail].Bin (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n* NAMESPACE ((\"\" \"/\")(\"#mh/\" \"/\" \"X\" (\"A\" \"B\"))) NIL NIL\r\nP3 OK done\r\n")
     write("FuzzIMAPParser", "literal-plus-and-tilde", b"\x02\x00" + b"* 1 FETCH (BODY[] \x00\x15)\r\n"
           + b"* 1 FETCH (X-GM (\x00\x29\x00\x16)) UID 2)\r\n")
 

@@ -12,7 +12,7 @@ final class GatewaySessionPermanentFlagsTests: XCTestCase {
     }
 
     private func logIn(permanentFlags: String?, onDelete: RetentionPolicy.OnDelete = .flag) -> (SessionTranscript, String) {
-        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: onDelete)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onDelete: onDelete, moveTo: "Trash")))
         _ = t.takeClient()
         t.reachBackend()
         _ = t.takeBackend()

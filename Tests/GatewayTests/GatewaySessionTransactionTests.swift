@@ -33,6 +33,34 @@ final class GatewaySessionTransactionTests: XCTestCase {
         XCTAssertEqual(t.takeClient(), "\r\n..x\r\nlast\r\n.\r\n")
     }
 
+    /// pymap puts the UID after the body (RFC 3501 leaves the order to the server): the body is relayed
+    /// as it comes and confirmed by the UID that follows.
+    func testRetrAndTopWithTheUIDAfterTheBody() {
+        var t = SessionTranscript()
+        t.logIn(messages: [(4, 14, "")])
+        t.client("RETR 1\r\n")
+        _ = t.takeBackend()
+        t.backend("* 1 FETCH (BODY[] {14}\r\nA: b\r\n\r\n.dot\r\n UID 4)\r\nP4 OK FETCH completed.\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK 14 octets\r\nA: b\r\n\r\n..dot\r\n.\r\n")
+        t.client("TOP 1 0\r\n")
+        _ = t.takeBackend()
+        t.backend("* 1 FETCH (BODY[] {11}\r\nA: b\r\n\r\nx\r\n UID 4)\r\nP5 OK done\r\n")
+        XCTAssertEqual(t.takeClient(), "+OK\r\nA: b\r\n\r\n.\r\n")
+        XCTAssertNil(t.ended)
+    }
+
+    func testABodyBeforeAnotherMessagesUIDCutsTheAnswerOff() {
+        for trailer in [" UID 5)\r\n", ")\r\n"] {
+            var t = SessionTranscript()
+            t.logIn(messages: [(4, 6, "")])
+            t.client("RETR 1\r\n")
+            _ = t.takeBackend()
+            t.backend("* 1 FETCH (BODY[] {6}\r\nA: b\r\n" + trailer)
+            XCTAssertEqual(t.takeClient(), "+OK 6 octets\r\nA: b\r\n", "no terminating dot: the client discards it")
+            XCTAssertEqual(t.ended?.ending, .backendError, trailer)
+        }
+    }
+
     func testRetrOfAMessageExpungedMeanwhile() {
         var t = SessionTranscript()
         t.logIn(messages: [(4, 22, "")])

@@ -3,7 +3,7 @@ import XCTest
 
 final class GatewaySessionUpdateTests: XCTestCase {
     func session(_ policy: RetentionPolicy.OnDelete, onRetrieve: RetentionPolicy.OnRetrieve = .seen) -> SessionTranscript {
-        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: onRetrieve, onDelete: policy)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: onRetrieve, onDelete: policy, moveTo: "Trash")))
         t.logIn(messages: [(1, 5, ""), (2, 5, ""), (3, 5, "")])
         t.client("RETR 1\r\n")
         t.backend("* 1 FETCH (UID 1 BODY[] {4}\r\nhi\r\n)\r\nP4 OK done\r\n")
@@ -80,7 +80,7 @@ final class GatewaySessionUpdateTests: XCTestCase {
     }
 
     func testWithoutUIDPLUSExpungeFallsBackToMoveAndNeverSendsPlainExpunge() {
-        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: .none, onDelete: .expunge)))
+        var t = SessionTranscript(policy: SessionPolicy(retention: RetentionPolicy(onRetrieve: .none, onDelete: .expunge, moveTo: "Trash")))
         t.logIn(messages: [(1, 5, "")], loginResponse: "OK [CAPABILITY IMAP4rev1 MOVE] Logged in\r\n")
         XCTAssertTrue(t.actions.contains { if case .log(let r) = $0 { r.message.contains("falls back to move") } else { false } })
         t.client("DELE 1\r\nQUIT\r\n")

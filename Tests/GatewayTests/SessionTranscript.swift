@@ -21,6 +21,8 @@ struct SessionTranscript {
     static let backend = BackendTarget(host: "imap.test", port: 993)
     /// What the daemon's UIDL history answers to `.lookUpUIDLHistory` (nil: no earlier session).
     var previousUIDLs: UIDLSample?
+    /// What the daemon's per-user table answers to `.lookUpUserLimits` (checks and claims alike).
+    var userAdmission: UserAdmission = .admitted
     /// Answer `.requestClientWritable` at once, as the driver does for a client that reads; false
     /// plays a client that never reads (the request stays pending).
     var clientReads = true
@@ -50,6 +52,7 @@ struct SessionTranscript {
                     routeRequests.append(request)
                     replies.append(.routeResolved(routeDecision))
                 case .lookUpUIDLHistory: replies.append(.uidlHistoryLookedUp(previousUIDLs))
+                case .lookUpUserLimits: replies.append(.userLimitsLookedUp(userAdmission))
                 case .requestClientWritable:
                     if clientReads { replies.append(.clientWritable) } else { pendingWritableRequests += 1 }
                 default: break

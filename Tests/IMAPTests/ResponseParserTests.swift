@@ -126,7 +126,8 @@ final class ResponseParserTests: XCTestCase {
 
             """
         XCTAssertEqual(try parse(transcript), [
-            .other(keyword: "VANISHED"), .other(keyword: "LIST"), .other(keyword: "ENABLED"), .other(keyword: "ID"),
+            .other(keyword: "VANISHED"), .list(MailboxListing(attributes: ["\\HasNoChildren"], delimiter: ".", name: "INBOX")),
+            .other(keyword: "ENABLED"), .other(keyword: "ID"),
             .other(keyword: "STATUS"), .other(keyword: "XUNKNOWN"), .other(keyword: "LIST"), .other(keyword: "ID"),
             .tagged(IMAPTag("A1"), condition(.ok, nil, "done")),
         ])

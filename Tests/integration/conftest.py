@@ -28,6 +28,7 @@ from harness.endpoint import DovecotPop3  # noqa: E402
 from harness.fakeimap import FakeImapBackend  # noqa: E402
 from harness.gateway import Gateway, GatewayOptions  # noqa: E402
 from harness.imap import ImapAccount  # noqa: E402
+from harness.pymap import Pymap  # noqa: E402
 
 TARGET = os.environ.get("POP3_TARGET", "popgate").strip().lower()
 if TARGET not in ("popgate", "dovecot"):
@@ -67,6 +68,15 @@ def dovecot(workdir, pki):
     d.start()
     yield d
     d.stop()
+
+
+@pytest.fixture(scope="session")
+def pymap(workdir):
+    """pymap (maildir backend) on loopback: the second, independent IMAP server (test_backends.py)."""
+    p = Pymap(workdir / "pymap")
+    p.start()
+    yield p
+    p.stop()
 
 
 @pytest.fixture(scope="session")

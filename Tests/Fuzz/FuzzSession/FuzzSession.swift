@@ -96,6 +96,9 @@ struct Harness {
     var ended = false
     var clientClosed = false
     var penaltyLookups = 0
+    /// Answers to `.lookUpUserLimits` so far, and the admitted claims not released yet.
+    var userLookups = 0
+    var claimsHeld = 0
 
     init(input: FuzzInput, session: GatewaySession) {
         self.input = input
@@ -147,6 +150,7 @@ struct Harness {
         }
         if !ended { handle(.clientClosed) }
         check(ended, "the session did not end on .clientClosed")
+        check(claimsHeld == 0, "\(claimsHeld) per-user claims not released at the end")
     }
 
     /// Feeds `event`, then, one after another like the driver, the answers to actions that ask the
@@ -214,6 +218,15 @@ struct Harness {
                 // Alternate between no earlier session and one, so both comparisons are taken.
                 penaltyLookups += 1
                 replies.append(.uidlHistoryLookedUp(penaltyLookups % 2 == 0 ? UIDLSample(items: [.init(hash: 1, size: 10)]) : nil))
+            case .lookUpUserLimits(_, let claim):
+                // Mostly admitted, sometimes each refusal, so every path is taken.
+                userLookups += 1
+                let answer: UserAdmission = [.admitted, .admitted, .inUse, .admitted, .loginDelay][userLookups % 5]
+                if claim && answer == .admitted { claimsHeld += 1 }
+                replies.append(.userLimitsLookedUp(answer))
+            case .releaseUser:
+                claimsHeld -= 1
+                check(claimsHeld >= 0, "releaseUser without an admitted claim")
             default:
                 // startClientTLS, pause/resumeClientInput, startBackendTLS, closeBackend, timers, log,
                 // count, and cases added later: nothing to check here.

@@ -57,9 +57,18 @@ class DovecotProcess:
 
 
 class Dovecot(DovecotProcess):
-    def __init__(self, root: Path, pki: TestPKI, *, login_trusted_networks: str | None = None):
+    DEFAULT_NAMESPACE = """namespace inbox {
+  inbox = yes
+  separator = /
+}"""
+
+    def __init__(self, root: Path, pki: TestPKI, *, login_trusted_networks: str | None = None,
+                 namespace: str | None = None):
         """`login_trusted_networks` (e.g. "127.0.0.1/32"): clients from there may forward the
-        original client address with IMAP ID (x-originating-ip), which Dovecot then logs as rip=."""
+        original client address with IMAP ID (x-originating-ip), which Dovecot then logs as rip=.
+        `namespace`: the namespace block(s) instead of `DEFAULT_NAMESPACE` (special-use mailboxes,
+        an `INBOX.` prefix)."""
+        self.namespace = namespace or self.DEFAULT_NAMESPACE
         self.root = root
         self.pki = pki
         self.login_trusted_networks = login_trusted_networks
@@ -121,10 +130,7 @@ userdb {{
   driver = static
   args = uid={self.mail_uid} gid={self.mail_gid} home={self.home_root}/%u
 }}
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
+{self.namespace}
 # no IP-based auth penalty: every test client (and PopGate) is 127.0.0.1, and the
 # wrong-password tests would otherwise slow down all later logins by up to 15 s
 service anvil {{

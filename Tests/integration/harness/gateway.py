@@ -73,6 +73,8 @@ class GatewayOptions:
     # (implicit), with proxy_protocol: true; ports "proxy_starttls" / "proxy_implicit" --
     proxy_listeners: bool = False
     proxy_trusted_networks: list[str] | None = None   # proxy_trusted_networks (None: key left out)
+    sessions_per_user: int | None = None   # limits.sessions_per_user
+    login_interval: str | None = None      # limits.login_interval, e.g. "3s"
     log_level: str = "trace"               # the most verbose: "no password in logs" holds at every level
     log_target: str | None = None          # auto | stderr | journal (None: key left out, i.e. auto)
     certificate: str | None = None         # server certificate chain file (None: the test PKI's fullchain)
@@ -153,11 +155,14 @@ def render_config(opts: GatewayOptions, pki: TestPKI, ports: dict[str, int]) -> 
                                          ("penalty_expiry", opts.penalty_expiry)) if v is not None]
     limits = {k: v for k, v in (("connections", opts.connections), ("connections_per_ip", opts.connections_per_ip),
                                 ("tracked_ips", opts.tracked_ips), ("max_auth_failures", opts.max_auth_failures),
-                                ("max_messages", opts.max_messages), ("output_buffer", opts.output_buffer))
+                                ("max_messages", opts.max_messages), ("output_buffer", opts.output_buffer),
+                                ("sessions_per_user", opts.sessions_per_user))
               if v is not None}
-    if limits:
+    if limits or opts.login_interval is not None:
         lines.append("limits:")
         lines += [f"  {k}: {int(v)}" for k, v in limits.items()]
+        if opts.login_interval is not None:
+            lines.append(f"  login_interval: {opts.login_interval}")
     lines += ["log:", f"  level: {opts.log_level}"]
     if opts.log_target is not None:
         lines.append(f"  target: {opts.log_target}")

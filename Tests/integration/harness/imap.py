@@ -257,9 +257,14 @@ class _RawImap:
                 return line
 
     def login_plain(self, user: str, password: str) -> None:
+        # Without an initial response: pymap has no SASL-IR (RFC 4959), Dovecot takes either.
         tag = self._next_tag()
         ir = base64.b64encode(_sasl_plain(user, password))
-        self.sock.sendall(tag + b" AUTHENTICATE PLAIN " + ir + b"\r\n")
+        self.sock.sendall(tag + b" AUTHENTICATE PLAIN\r\n")
+        line = self._line()
+        if not line.startswith(b"+"):
+            raise ImapError(f"expected a continuation request, got {line!r}")
+        self.sock.sendall(ir + b"\r\n")
         self._wait(tag)
 
     def multiappend(self, folder: str, items: list[tuple[bytes, tuple[str, ...]]]) -> list[int]:
