@@ -5,7 +5,7 @@ import PackageDescription
 //   pure:  Wire ← POP3, IMAP ← Gateway,  FrontDoor   (no Foundation, no Dispatch, no C)
 //   edge:  COpenSSL ← TLS,  Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver)
-//   app:   popgate (arguments, logging bootstrap, signals)
+//   app:   popgate (command line, logging bootstrap, daemon lifecycle; OpenSSL only through TLS)
 let package = Package(
     name: "PopGate",
     platforms: [.macOS(.v13)],
@@ -42,7 +42,7 @@ let package = Package(
 
         // The executable.
         .executableTarget(name: "popgate", dependencies: [
-            "Server", "Config", "Gateway", "Systemd", "Transport",
+            "Server", "Config", "Gateway", "Systemd", "TLS", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -2,8 +2,10 @@
 loudly, and `check-config` (config-format.md). PopGate-only."""
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,18 @@ def test_raises_its_open_files_soft_limit_to_the_hard_limit(gateway):
                  launcher=lambda gw, argv: ["prlimit", "--nofile=256:8192", "--", *argv])
     assert _open_files_limits(gw.pid) == (8192, 8192)
     gw.wait_for_log(r"open files limit 8192 is below the 20064 that limits\.connections \(10000\) needs")
+
+
+def test_version_names_popgate_and_the_openssl_it_runs_with():
+    r = subprocess.run([str(popgate_binary()), "--version"], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    version_file = (Path(__file__).resolve().parents[2] / "Sources/popgate/Version.swift").read_text()
+    expected = re.search(r'popGateVersion = "([^"]+)"', version_file).group(1)
+    assert lines[0] == f"popgate {expected}"
+    # The library loaded at run time, as `openssl version` reports it ("... (Library: <this>)").
+    openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True, timeout=30)
+    library = re.search(r"\(Library: (.+)\)", openssl.stdout)
+    assert lines[1] == (library.group(1) if library else openssl.stdout.strip())
+    assert len(lines) == 2
