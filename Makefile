@@ -18,7 +18,7 @@ SHELL := /bin/bash
 export DEBIAN_FRONTEND := noninteractive
 export PATH := $(PATH):/opt/swift/usr/bin
 
-APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container
+APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container lintian fail2ban
 PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate

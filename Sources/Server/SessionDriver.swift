@@ -151,6 +151,7 @@ final class SessionDriver: @unchecked Sendable {
             handle(.authPenaltyLookedUp(delay))
         case .recordAuthFailure:
             if let clientKey { environment.clients.loginFailed(clientKey) }
+            logAuthenticationFailure()
         case .recordAuthSuccess:
             if let clientKey { environment.clients.loginSucceeded(clientKey) }
         case .startClientTLS:
@@ -307,6 +308,24 @@ final class SessionDriver: @unchecked Sendable {
             + "ending=\(summary.ending.rawValue) listed=\(summary.listed) retrieved=\(summary.retrieved)/\(summary.retrievedBytes)B "
             + "top=\(summary.topCount) deleted=\(summary.deleted) retention=\(summary.retention) duration=\(format3(seconds))s"
         logger.info("\(message)", metadata: metadata)
+    }
+
+    /// One line per failed login (wrong credentials), in the fixed format fail2ban's filter
+    /// (deploy/fail2ban/filter.d/popgate.conf) matches: `authentication failed: client=<address> user=<name>`.
+    /// The address comes first, before anything the client chose; an IPv4 client of a dual-stack socket is
+    /// written as IPv4. The same address is the field `client_ip` (journal: POPGATE_CLIENT_IP).
+    private func logAuthenticationFailure() {
+        let address = Self.plainAddress(client.connection.peerAddress?.host ?? "unknown")
+        logger.notice("authentication failed: client=\(address) user=\(machine.currentUser ?? "-")",
+                      metadata: [LogKey.clientIP: .string(address)])
+    }
+
+    /// `::ffff:a.b.c.d` (RFC 4291 IPv4-mapped) as `a.b.c.d`; anything else unchanged.
+    static func plainAddress(_ host: String) -> String {
+        let mapped = "::ffff:"
+        guard host.lowercased().hasPrefix(mapped) else { return host }
+        let rest = host.dropFirst(mapped.count)
+        return rest.contains(".") ? String(rest) : host
     }
 
     private func finish() {
