@@ -43,7 +43,8 @@ gzip -9n -c "$root/docs/man/popgate.yaml.5" > "$stage/usr/share/man/man5/popgate
 
 install -d -m 0755 "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions" \
     "$stage/usr/share/fish/vendor_completions.d"
-"$binary" --generate-completion-script bash > "$stage/usr/share/bash-completion/completions/popgate"
+# bash-completion sources the file: no #! line (the parser writes one).
+"$binary" --generate-completion-script bash | sed '1{/^#!/d}' > "$stage/usr/share/bash-completion/completions/popgate"
 "$binary" --generate-completion-script zsh > "$stage/usr/share/zsh/vendor-completions/_popgate"
 "$binary" --generate-completion-script fish > "$stage/usr/share/fish/vendor_completions.d/popgate.fish"
 chmod 0644 "$stage"/usr/share/bash-completion/completions/popgate "$stage"/usr/share/zsh/vendor-completions/_popgate \
