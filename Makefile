@@ -13,19 +13,22 @@
 #   make fuzz    libFuzzer targets (Tests/Fuzz), each for FUZZ_SECONDS (default 300); fuzz-smoke: 30 s each
 #   make test-sanitizers   unit tests and integration suite under ASan and TSan (make test runs all but the
 #                TSan integration pass: ~5 min, and TSan's slowdown stretches the suite's timing windows)
+#   make deb     release build, then popgate_<version>_amd64.deb (deploy/debian; version: Sources/popgate/Version.swift)
+#   make man     regenerate docs/man/popgate.8 from the argument parser (after changing an option or help text)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 export DEBIAN_FRONTEND := noninteractive
 export PATH := $(PATH):/opt/swift/usr/bin
 
-APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container haproxy prometheus
+APT_PACKAGES := dovecot-imapd dovecot-pop3d libssl-dev libsystemd-dev pkg-config fetchmail mpop curl openssl systemd systemd-container haproxy prometheus lintian fail2ban
 PYTHON ?= python3
 SWIFT ?= swift
 POPGATE_BIN ?= $(CURDIR)/.build/debug/popgate
 PYTEST_ARGS ?= -q
 FUZZ_SECONDS ?= 300
 
+.PHONY: man man-check deb deb-check
 .PHONY: all deps build unit-test integration-test deploy-test test demo clean integration-dovecot bench bench-quick front-door-report \
 	bench-routes fuzz fuzz-smoke unit-test-asan unit-test-tsan integration-test-asan integration-test-tsan test-sanitizers
 
@@ -79,14 +82,37 @@ unit-test: build
 integration-test: build
 	POPGATE_BIN="$(POPGATE_BIN)" $(PYTHON) -m pytest $(PYTEST_ARGS) Tests/integration
 
-# The shipped units: systemd-analyze's offline exposure score (must be <= 1.5), then a boot of a
-# throw-away systemd-nspawn container that runs the real binary from the units.
-deploy-test: build
+# The shipped units: systemd-analyze's offline exposure score (must be <= 1.5), then the .deb: lintian and
+# its contents (check-deb.sh), and a boot of a throw-away systemd-nspawn container that installs it with
+# apt and drives the installed units and binary.
+deploy-test: deb
 	bash Tests/deploy/check-security.sh
-	POPGATE_BIN="$(POPGATE_BIN)" bash Tests/deploy/nspawn-smoke.sh
+	bash Tests/packaging/check-deb.sh "$(DEB)"
+	POPGATE_DEB="$(DEB)" bash Tests/deploy/nspawn-smoke.sh
+
+# Manual pages (docs/man). popgate.8 is generated from the argument parser: `make man` rewrites it,
+# man-check regenerates it and fails on any difference. popgate.yaml.5 is checked by ConfigSchemaTests.
+MAN_SCRATCH ?= .build
+man: build
+	SWIFT="$(SWIFT)" SCRATCH="$(MAN_SCRATCH)" bash Tests/packaging/man-popgate8.sh --write
+
+man-check: build
+	SWIFT="$(SWIFT)" SCRATCH="$(MAN_SCRATCH)" bash Tests/packaging/man-popgate8.sh
+
+# The Debian package, from a release build with the Swift runtime linked in (no toolchain on the
+# target host). Its own scratch folder: the bench's release build has other flags.
+VERSION := $(shell sed -n 's/^let popGateVersion = "\([^"]*\)"$$/\1/p' Sources/popgate/Version.swift)
+DEB := popgate_$(VERSION)_amd64.deb
+DEB_SCRATCH ?= .build-deb
+deb: deps
+	$(SWIFT) build -c release --static-swift-stdlib --product popgate --scratch-path $(DEB_SCRATCH)
+	bash deploy/debian/build-deb.sh $(DEB_SCRATCH)/release/popgate $(CURDIR)
+
+deb-check: deb
+	bash Tests/packaging/check-deb.sh "$(DEB)"
 
 # The TSan integration pass is in test-sanitizers only (see the header).
-test: unit-test fuzz-smoke unit-test-asan unit-test-tsan deploy-test integration-test integration-test-asan
+test: unit-test man-check fuzz-smoke unit-test-asan unit-test-tsan deploy-test integration-test integration-test-asan
 
 # libFuzzer targets (Tests/Fuzz/README.md): crashes exit non-zero, artifacts go to a temp folder.
 fuzz:
@@ -147,5 +173,5 @@ demo: build
 	$(PYTHON) Tests/integration/demo.py --popgate "$(POPGATE_BIN)"
 
 clean:
-	rm -rf .build .build-fuzz .build-asan .build-tsan Tests/integration/.pytest_cache
+	rm -rf .build .build-fuzz .build-asan .build-tsan .build-deb popgate_*.deb Tests/integration/.pytest_cache
 	find Tests/integration -name __pycache__ -type d -prune -exec rm -rf {} +

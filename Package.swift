@@ -6,7 +6,7 @@ import PackageDescription
 //          ScrapeHTTP (the metrics endpoint's HTTP request handling)
 //   edge:  COpenSSL ← TLS,  Wire ← Transport,  CSystemd ← Systemd   (TLS and Transport do not know each other)
 //   glue:  Config (YAML → validated values),  Server (the one session driver, metrics)
-//   app:   popgate (arguments, logging bootstrap, signals)
+//   app:   popgate (command line, logging bootstrap, daemon lifecycle; OpenSSL only through TLS)
 let package = Package(
     name: "PopGate",
     platforms: [.macOS(.v13)],
@@ -53,7 +53,7 @@ let package = Package(
 
         // The executable.
         .executableTarget(name: "popgate", dependencies: [
-            "Server", "Config", "Gateway", "Systemd", "Transport",
+            "Server", "Config", "Gateway", "Systemd", "TLS", "Transport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -4,6 +4,8 @@ public enum LogKey {
     public static let session = "session"
     public static let user = "user"
     public static let client = "client"
+    /// The client's address without the port, on the failed-login line fail2ban reads.
+    public static let clientIP = "client_ip"
     public static let listener = "listener"
     public static let backend = "backend"
     /// The route a login took: `default`, a domain, a `user ~ pattern`, `auth_http`.

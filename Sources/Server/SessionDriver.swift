@@ -188,6 +188,7 @@ final class SessionDriver: @unchecked Sendable {
             environment.clients.releaseUser(user)
         case .recordAuthFailure:
             if let clientKey { environment.clients.loginFailed(clientKey) }
+            logAuthenticationFailure()
         case .recordAuthSuccess:
             if let clientKey { environment.clients.loginSucceeded(clientKey) }
         case .lookUpUIDLHistory(let user):
@@ -440,6 +441,24 @@ final class SessionDriver: @unchecked Sendable {
     private func traceBackend(received bytes: [UInt8]) {
         guard let lines = trace?.backend.received(bytes) else { return }
         for line in lines { logger.trace("imap S: \(line)") }
+    }
+
+    /// One line per failed login (wrong credentials), in the fixed format fail2ban's filter
+    /// (deploy/fail2ban/filter.d/popgate.conf) matches: `authentication failed: client=<address> user=<name>`.
+    /// The address comes first, before anything the client chose; an IPv4 client of a dual-stack socket is
+    /// written as IPv4. The same address is the field `client_ip` (journal: POPGATE_CLIENT_IP).
+    private func logAuthenticationFailure() {
+        let address = Self.plainAddress(client.connection.peerAddress?.host ?? "unknown")
+        logger.notice("authentication failed: client=\(address) user=\(machine.currentUser ?? "-")",
+                      metadata: [LogKey.clientIP: .string(address)])
+    }
+
+    /// `::ffff:a.b.c.d` (RFC 4291 IPv4-mapped) as `a.b.c.d`; anything else unchanged.
+    static func plainAddress(_ host: String) -> String {
+        let mapped = "::ffff:"
+        guard host.lowercased().hasPrefix(mapped) else { return host }
+        let rest = host.dropFirst(mapped.count)
+        return rest.contains(".") ? String(rest) : host
     }
 
     private func finish() {

@@ -13,7 +13,7 @@
 #   score of 1.1, --threshold=10 fails and --threshold=11 passes. So 1.5 is --threshold=15. We pass
 #   it AND compare the printed number ourselves, so a change of scale cannot let a bad unit through.
 # - `verify` exits 0 on unknown keys and only prints a warning, hence "any message fails".
-# - `verify` checks that ExecStart= exists; /usr/bin/popgate is not installed on a build machine,
+# - `verify` checks that ExecStart= exists; /usr/sbin/popgate is not installed on a build machine,
 #   so the units are verified from a temporary copy whose ExecStart= points at a stub.
 set -euo pipefail
 
@@ -35,10 +35,10 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cp "$service" "$tmp/popgate.service"
 cp "$deploy/popgate-pop3.socket" "$deploy/popgate-pop3s.socket" "$deploy/popgate-metrics.socket" "$tmp/"
-if [ ! -x /usr/bin/popgate ]; then
+if [ ! -x /usr/sbin/popgate ]; then
     printf '#!/bin/sh\nexit 0\n' > "$tmp/popgate"
     chmod 755 "$tmp/popgate"
-    sed -i "s#/usr/bin/popgate#$tmp/popgate#g" "$tmp/popgate.service"
+    sed -i "s#/usr/sbin/popgate#$tmp/popgate#g" "$tmp/popgate.service"
 fi
 set +e
 verify_out=$(cd "$tmp" && systemd-analyze verify --man=no popgate.service popgate-pop3.socket popgate-pop3s.socket popgate-metrics.socket 2>&1)

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Stand-in for /usr/bin/popgate, used by nspawn-smoke.sh to test the systemd units themselves.
+"""Stand-in for /usr/sbin/popgate, used by nspawn-smoke.sh to test the systemd units themselves.
 
 It speaks exactly the systemd protocol PopGate promises (socket activation with named fds,
 Type=notify with READY/STATUS/RELOADING/STOPPING/WATCHDOG, SIGHUP reload, SIGTERM exit 0) and

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import time
 
-MODE = os.environ.get("PROBE_MODE", "fake")  # fake | real
+MODE = os.environ.get("PROBE_MODE", "fake")  # fake | real | deb (the real PopGate from the .deb)
+REAL = MODE in ("real", "deb")
 report = []
 failed = False
 
@@ -125,8 +126,33 @@ def sandbox_checks(f):
     check(f.get("unshare_net") == "EPERM", "RestrictNamespaces", f.get("unshare_net"))
 
 
+def package_checks():
+    """What installing the .deb did (recorded by setup.sh right after apt install, before the test's
+    configuration replaced the packaged one) and what it installed."""
+    facts = dict(line.split("=", 1) for line in open("/out/installed.txt").read().splitlines() if "=" in line)
+    check(facts.get("user") == "popgate:popgate", "postinst created the popgate user and group (systemd-sysusers)", facts.get("user"))
+    check(facts.get("conffile") == "root:popgate 640", "/etc/popgate/popgate.yaml is root:popgate 0640", facts.get("conffile"))
+    check(facts.get("etc_dir") == "root:popgate 750", "/etc/popgate is root:popgate 0750", facts.get("etc_dir"))
+    for sock in ("popgate-pop3.socket", "popgate-pop3s.socket"):
+        check(facts.get("enabled_" + sock) == "enabled", sock + " enabled on install", facts.get("enabled_" + sock))
+        check(facts.get("active_" + sock) == "inactive", sock + " not started on install", facts.get("active_" + sock))
+    check(facts.get("active_popgate.service") == "inactive", "popgate.service not started on install", facts.get("active_popgate.service"))
+    exec_start = show("popgate.service", "ExecStart").get("ExecStart", "")
+    check("path=/usr/sbin/popgate " in exec_start, "popgate.service runs /usr/sbin/popgate", exec_start)
+    rc, out = sh("/usr/sbin/popgate", "--version")
+    check(rc == 0 and out.startswith("popgate ") and "\nOpenSSL " in out, "popgate --version", out)
+    env = dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat")
+    for page, expect in (("popgate", "check-config"), ("popgate.yaml", "backend.forward_client")):
+        p = subprocess.run(["man", page], capture_output=True, text=True, env=env)
+        check(p.returncode == 0 and expect in p.stdout, "man " + page, (p.returncode, p.stderr[-200:]))
+    rc, out = sh("bash", "-c", "source /usr/share/bash-completion/completions/popgate && complete -p popgate")
+    check(rc == 0 and "popgate" in out, "bash completion installed", out)
+
+
 def main():
     svc = "popgate.service"
+    if MODE == "deb":
+        package_checks()
     for sock in ("popgate-pop3.socket", "popgate-pop3s.socket"):
         check(wait_active(sock), sock + " is listening", show(sock, "ActiveState", "Result"))
     check(show(svc, "ActiveState")["ActiveState"] == "inactive", "popgate.service not started before the first connection")
@@ -135,8 +161,8 @@ def main():
     f110 = hello("127.0.0.1", 110, "pop3")
     check(wait_active(svc), "popgate.service active after the first connection (Type=notify READY=1)",
           show(svc, "ActiveState", "SubState", "Result"))
-    f995 = hello("::1", 995, "pop3s", use_tls=(MODE == "real"))
-    hello("127.0.0.1", 995, "pop3s", use_tls=(MODE == "real"))  # BindIPv6Only=both: v4 on the same socket
+    f995 = hello("::1", 995, "pop3s", use_tls=REAL)
+    hello("127.0.0.1", 995, "pop3s", use_tls=REAL)  # BindIPv6Only=both: v4 on the same socket
     hello("::1", 110, "pop3")
     pid = show(svc, "MainPID")["MainPID"]
     if MODE == "fake":
@@ -184,7 +210,7 @@ def main():
         check(show(sock, "ActiveState")["ActiveState"] == "active", sock + " keeps listening while the service is down")
 
     # Re-activation from the POP3S socket.
-    hello("127.0.0.1", 995, "pop3s", use_tls=(MODE == "real"))
+    hello("127.0.0.1", 995, "pop3s", use_tls=REAL)
     check(wait_active(svc) and show(svc, "MainPID")["MainPID"] not in (pid, "0"), "a new connection starts a new process", show(svc, "MainPID"))
     sh("systemctl", "stop", svc)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make demo`: a throw-away Dovecot with a demo mailbox on loopback and PopGate in front of
 it, in the foreground. Prints curl and fetchmail commands that fetch the demo mail through
-PopGate. Ctrl-C stops both and removes the temp dir.
+PopGate. Ctrl-C, SIGTERM (kill) and SIGHUP (the terminal closed) stop both and remove the temp dir.
 
     python3 Tests/integration/demo.py [--popgate BIN] [--backend-tls implicit|starttls]
     python3 Tests/integration/demo.py --dovecot-only     # the same commands against Dovecot's POP3
@@ -42,7 +42,25 @@ MESSAGES = [
 ]
 
 
+class Stop(Exception):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C, so the `finally` below stops PopGate and Dovecot
+    (Python's default for those signals is to die at once, leaving both running)."""
+
+
+def _stop(signum, _frame) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def _say(text: str) -> None:
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except OSError:   # the terminal is gone (SIGHUP): cleaning up matters more
+        pass
+
+
 def main() -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--popgate", default=str(popgate_binary()), help="the popgate binary")
     ap.add_argument("--backend-tls", choices=["implicit", "starttls"], default="implicit")
@@ -88,10 +106,15 @@ def main() -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        print("\ndemo: stopping", file=sys.stderr)
+        _say("\ndemo: stopping")
+        return 0
+    except Stop as stop:
+        _say(f"demo: {stop}: stopping")
         return 0
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A second signal must not interrupt the cleanup.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         if gw_proc is not None and gw_proc.poll() is None:
             gw_proc.send_signal(signal.SIGTERM)
             try:
@@ -138,7 +161,7 @@ def print_instructions(root: Path, pki, starttls_port: int, implicit_port: int, 
    fetchmail -f {shlex.quote(str(rc))} --nodetach --nosyslog -i {shlex.quote(str(root / 'fetchids'))}
    ls {out}
 
- Ctrl-C stops {'PopGate and ' if not args.dovecot_only else ''}Dovecot and removes {root}
+ Ctrl-C (or SIGTERM/SIGHUP) stops {'PopGate and ' if not args.dovecot_only else ''}Dovecot and removes {root}
 ==============================================================================
 """, flush=True)
 

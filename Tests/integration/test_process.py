@@ -2,9 +2,10 @@
 loudly, and `check-config` (config-format.md). PopGate-only."""
 from __future__ import annotations
 
+import re
 import socket
-from pathlib import Path
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -124,3 +125,18 @@ def test_shipped_multi_tenant_example_is_accepted(config_file, pki):
     assert r.returncode != 0
     out = (r.stdout + r.stderr).decode()
     assert f"routes_file ({routes}): routes[0].policy: no policy named \"gold\" in policies (line 10 of the routes file)" in out, out
+
+
+def test_version_names_popgate_and_the_openssl_it_runs_with():
+    r = subprocess.run([str(popgate_binary()), "--version"], capture_output=True, timeout=30,
+                       stdin=subprocess.DEVNULL, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    version_file = (Path(__file__).resolve().parents[2] / "Sources/popgate/Version.swift").read_text()
+    expected = re.search(r'popGateVersion = "([^"]+)"', version_file).group(1)
+    assert lines[0] == f"popgate {expected}"
+    # The library loaded at run time, as `openssl version` reports it ("... (Library: <this>)").
+    openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True, timeout=30)
+    library = re.search(r"\(Library: (.+)\)", openssl.stdout)
+    assert lines[1] == (library.group(1) if library else openssl.stdout.strip())
+    assert len(lines) == 2

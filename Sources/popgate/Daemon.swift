@@ -9,60 +9,31 @@ import Server
 import Systemd
 import Transport
 
-@main
-struct PopGate: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "popgate",
-        abstract: "A POP3 gateway in front of an IMAP server: mail stays on the server, POP3 actions become IMAP flags.",
-        subcommands: [Serve.self, CheckConfig.self]
-    )
-}
+/// The daemon's life: start, signals (SIGHUP reloads, SIGTERM/SIGINT drain and stop), readiness,
+/// status and watchdog around the server.
+final class Daemon: @unchecked Sendable {
+    // Touched only on the main queue.
+    private let server: GatewayServer
+    private let logger: Logger
+    private let configPath: String
+    private var drain: Duration
+    private var sources: [DispatchSourceSignal] = []
+    private var timers: [DispatchSourceTimer] = []
+    private var stopping = false
 
-struct ConfigOption: ParsableArguments {
-    @Option(name: .long, help: "Path of the YAML configuration file.")
-    var config: String = "/etc/popgate/popgate.yaml"
-}
-
-struct CheckConfig: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "check-config", abstract: "Validate a configuration file and print each problem with its key.")
-
-    @OptionGroup var options: ConfigOption
-
-    func run() throws {
-        do {
-            let loaded = try ConfigLoader.load(path: options.config)
-            for warning in loaded.warnings {
-                print("\(options.config): warning: \(warning)")
-            }
-            print("\(options.config): OK")
-        } catch {
-            for problem in error.problems {
-                print("\(error.file): \(problem)")
-            }
-            throw ExitCode(1)
-        }
-    }
-}
-
-struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
-        abstract: "Run the gateway in the foreground (systemd: Type=notify, socket activation, SIGHUP reloads, SIGTERM drains)."
-    )
-
-    @OptionGroup var options: ConfigOption
-
-    func run() throws {
+    /// `popgate serve`: load the config, start the server on the sockets systemd passed (or bind
+    /// the listeners), then run until a stop signal. Problems before logging is set up go to stderr.
+    static func start(configPath: String) throws -> Never {
         let loaded: LoadedConfig
         do {
-            loaded = try ConfigLoader.load(path: options.config)
+            loaded = try ConfigLoader.load(path: configPath)
         } catch {
             for problem in error.problems {
                 FileHandle.standardError.write(Data("\(error.file): \(problem)\n".utf8))
             }
             throw ExitCode(1)
         }
-        let logger = bootstrapLogging(loaded.config)
+        let logger = LoggingBootstrap.bootstrap(loaded.config)
         for warning in loaded.warnings {
             logger.warning("config: \(warning)")
         }
@@ -90,13 +61,13 @@ struct Serve: ParsableCommand {
             throw ExitCode(1)
         }
 
-        let daemon = Daemon(server: server, logger: logger, configPath: options.config, drain: loaded.config.drainTimeout)
+        let daemon = Daemon(server: server, logger: logger, configPath: configPath, drain: loaded.config.drainTimeout)
         daemon.run()
     }
 
     /// Two descriptors per session: the soft limit goes up to what the service manager allows, and a
     /// limit too small for `limits.connections` is said at start, not discovered as EMFILE under load.
-    private func raiseOpenFilesLimit(for config: PopGateConfig, logger: Logger) {
+    private static func raiseOpenFilesLimit(for config: PopGateConfig, logger: Logger) {
         guard let outcome = OpenFilesLimit.raiseToHardLimit() else {
             logger.warning("cannot read the open files limit (RLIMIT_NOFILE)")
             return
@@ -110,85 +81,14 @@ struct Serve: ParsableCommand {
         }
     }
 
-    private func bootstrapLogging(_ config: PopGateConfig) -> Logger {
-        let level = Logger.Level(rawValue: config.logLevel) ?? .info
-        let journal: Bool
-        switch config.logTarget {
-        case .journal: journal = true
-        case .stderr: journal = false
-        case .auto: journal = JournalStream.stderrIsJournal(journalStream: ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
-        }
-        LogLevelSwitch.shared.level = level
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = journal ? JournalLogHandler(label: label) : LogfmtLogHandler(label: label)
-            handler.logLevel = .trace
-            return ReloadableLevelHandler(inner: handler)
-        }
-        return Logger(label: "popgate")
-    }
-}
-
-/// The configured `log.level`, changeable by a reload (loggers copy their handler, so the level
-/// lives in one shared place that every handler reads).
-final class LogLevelSwitch: @unchecked Sendable {
-    static let shared = LogLevelSwitch()
-    private let lock = NSLock()
-    private var current = Logger.Level.info  // guarded by `lock`
-
-    var level: Logger.Level {
-        get { lock.withLock { current } }
-        set { lock.withLock { current = newValue } }
-    }
-}
-
-/// Forwards to the real handler; its level is the shared switch's.
-struct ReloadableLevelHandler: LogHandler {
-    var inner: any LogHandler
-
-    var logLevel: Logger.Level {
-        get { LogLevelSwitch.shared.level }
-        set { LogLevelSwitch.shared.level = newValue }
-    }
-
-    var metadata: Logger.Metadata {
-        get { inner.metadata }
-        set { inner.metadata = newValue }
-    }
-
-    var metadataProvider: Logger.MetadataProvider? {
-        get { inner.metadataProvider }
-        set { inner.metadataProvider = newValue }
-    }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { inner[metadataKey: key] }
-        set { inner[metadataKey: key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        inner.log(event: event)
-    }
-}
-
-/// Signals, readiness, status and watchdog: the daemon's life around the server.
-final class Daemon: @unchecked Sendable {
-    // Touched only on the main queue.
-    private let server: GatewayServer
-    private let logger: Logger
-    private let configPath: String
-    private var drain: Duration
-    private var sources: [DispatchSourceSignal] = []
-    private var timers: [DispatchSourceTimer] = []
-    private var stopping = false
-
-    init(server: GatewayServer, logger: Logger, configPath: String, drain: Duration) {
+    private init(server: GatewayServer, logger: Logger, configPath: String, drain: Duration) {
         self.server = server
         self.logger = logger
         self.configPath = configPath
         self.drain = drain
     }
 
-    func run() -> Never {
+    private func run() -> Never {
         handle(SIGTERM) { $0.stop(signal: SIGTERM) }
         handle(SIGINT) { $0.stop(signal: SIGINT) }
         handle(SIGHUP) { $0.reload() }
