@@ -89,6 +89,16 @@ final class Daemon: @unchecked Sendable {
     }
 
     private func run() -> Never {
+        // The signal sources and timers are made on the main queue, where their handlers later run:
+        // on Linux dispatchMain() hands the main queue to another thread, and `sources`/`timers` must
+        // not be touched from two threads (ThreadSanitizer saw the main thread's setup race the first
+        // handler). The signals are ignored at once, so none arriving meanwhile kills the process.
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP, SIGUSR2] { signal(signalNumber, SIG_IGN) }
+        DispatchQueue.main.async { [self] in armSignalsAndReadiness() }
+        dispatchMain()
+    }
+
+    private func armSignalsAndReadiness() {
         handle(SIGTERM) { $0.stop(signal: SIGTERM) }
         handle(SIGINT) { $0.stop(signal: SIGINT) }
         handle(SIGHUP) { $0.reload() }
@@ -101,7 +111,6 @@ final class Daemon: @unchecked Sendable {
         repeatEvery(.milliseconds(5)) { daemon in
             if !daemon.announcedReady { kill(getpid(), SIGUSR2) }
         }
-        dispatchMain()
     }
 
     private var announcedReady = false
