@@ -100,15 +100,16 @@ struct Harness {
     var userLookups = 0
     var claimsHeld = 0
 
-    init(input: FuzzInput, session: GatewaySession) {
+    init(input: FuzzInput, session: GatewaySession, route: RouteDecision) {
         self.input = input
         self.session = session
+        self.route = route
     }
 
     mutating func run() {
         let greeting = session.start()
         if trace { show(nil, greeting) }
-        perform(greeting)
+        for reply in perform(greeting) { handle(reply) }
         var steps = 0
         while !input.isAtEnd && steps < 2000 {
             steps += 1
