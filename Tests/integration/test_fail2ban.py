@@ -92,6 +92,7 @@ def fail2ban_regex(tmp_path: Path, lines: list[str]) -> tuple[list[str], str]:
                 break
             matched.append(line[3:])
     assert len(matched) == int(summary.group(3)), r.stdout
+    print(f"\nfail2ban-regex {log.name} filter.d/popgate.conf: {summary.group(0)}")   # shown with pytest -s
     return matched, r.stdout
 
 
