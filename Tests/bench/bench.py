@@ -651,6 +651,8 @@ class Bench:
 
     def gateway_options(self, **kw) -> GatewayOptions:
         d, tls = self.dovecot, self.args.backend_tls
+        # The idle scenario opens thousands of sessions of one user: no per-user cap (the default is 10).
+        kw.setdefault("sessions_per_user", 0)
         return GatewayOptions(backend_port=d.ports.imaps if tls == "implicit" else d.ports.imap,
                               backend_tls=tls, on_delete="keep", on_retrieve="seen", failure_delay="0s",
                               drain="2s", log_level=self.args.log_level,
