@@ -41,6 +41,9 @@ struct Login: Sendable {
     var step: Step = .penalty
     /// Recent mode: the maildrop is the messages received since the route's `recentSince`.
     var recent = false
+    /// The name the per-user limits count (`limitedUser`), taken from what the client gave, before a
+    /// route rewrites the login: the check and the claim must count the same name.
+    var limitsUser = ""
     var encrypted = false
     var startTLSDone = false
     /// AUTHENTICATE PLAIN without SASL-IR: the payload waits for the continuation request.
@@ -174,6 +177,7 @@ extension GatewaySession {
         summary.user = credentials.authenticationIdentity
         var login = Login(credentials: credentials)
         login.recent = recent
+        login.limitsUser = Self.limitedUser(credentials)
         phase = .login(login)
         return [.lookUpAuthPenalty]
     }
@@ -212,13 +216,13 @@ extension GatewaySession {
         guard case .login(var login) = phase, settings.limits.userLimitsActive else { return resolveRoute() }
         login.step = .userCheck
         phase = .login(login)
-        return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: false)]
+        return [.lookUpUserLimits(user: login.limitsUser, claim: false)]
     }
 
     mutating func userLimitsLookedUp(_ admission: UserAdmission) -> [SessionAction] {
         guard case .login(let login) = phase, login.step == .userCheck || login.step == .userClaim else { return [] }
         if login.step == .userClaim && admission == .admitted {
-            claimedUser = Self.limitedUser(login.credentials)
+            claimedUser = login.limitsUser
             return finishLogin()
         }
         switch admission {
@@ -809,7 +813,7 @@ extension GatewaySession {
             var login = login
             login.step = .userClaim
             phase = .login(login)
-            return [.lookUpUserLimits(user: Self.limitedUser(login.credentials), claim: true)]
+            return [.lookUpUserLimits(user: login.limitsUser, claim: true)]
         }
         let headerCandidates = settings.uidlSource == .header ? snapshot.headerUIDLs : nil
         let (drop, ignoredHeaderUIDLs) = Maildrop.snapshot(snapshot.fetched, uidValidity: uidValidity, hidden: snapshot.hidden,

@@ -232,3 +232,20 @@ final class GatewaySessionRecentModeTests: XCTestCase {
         XCTAssertEqual(t.takeBackend(), SessionTranscript.loginFlight(user: "recentalice"))
     }
 }
+
+/// The per-user limits count the name the client gave, even when the route rewrites the login.
+final class GatewaySessionRouteUserLimitsTests: XCTestCase {
+    func testCheckAndClaimCountTheClientsNameNotTheRewrittenOne() {
+        var settings = GatewaySettings(authFailureDelay: .seconds(2))
+        settings.limits.sessionsPerUser = 2
+        var t = SessionTranscript(settings: settings)
+        t.routeDecision = .route(Route(name: "example.com", backend: SessionTranscript.backend, login: .stripDomain))
+        t.logIn(user: "alice@example.com", messages: [], sentUser: "alice")
+        let lookups = t.actions.compactMap { action -> String? in
+            if case .lookUpUserLimits(let user, let claim) = action { return "\(user) \(claim)" } else { return nil }
+        }
+        XCTAssertEqual(lookups, ["alice@example.com false", "alice@example.com true"])
+        t.client("QUIT\r\n")
+        XCTAssertTrue(t.contains(.releaseUser("alice@example.com")))
+    }
+}

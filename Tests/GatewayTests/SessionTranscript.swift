@@ -129,9 +129,10 @@ struct SessionTranscript {
 
     /// USER/PASS through a Dovecot-shaped login: one flight of AUTHENTICATE, SELECT and the snapshot
     /// FETCH of `messages` (uid, size, flags), answered in order.
+    /// `sentUser`: the name the backend gets, when the route rewrites the client's.
     mutating func logIn(user: String = "alice", password: String = "secret",
                         messages: [(UInt32, UInt64, String)], uidValidity: UInt32 = 1_732_780_000,
-                        loginResponse: String = SessionTranscript.loggedIn) {
+                        loginResponse: String = SessionTranscript.loggedIn, sentUser: String? = nil) {
         XCTAssertEqual(takeClient(), "+OK PopGate POP3 gateway ready.\r\n")
         client("USER \(user)\r\n")
         XCTAssertEqual(takeClient(), "+OK Send your password.\r\n")
@@ -139,7 +140,7 @@ struct SessionTranscript {
         XCTAssertTrue(connectsBackend)
         send(.backendConnected(encrypted: true))
         backend(Self.greeting)
-        XCTAssertEqual(takeBackend(), Self.loginFlight(user: user, password: password))
+        XCTAssertEqual(takeBackend(), Self.loginFlight(user: sentUser ?? user, password: password))
         backend("P1 " + loginResponse)
         backend(Self.selected(exists: messages.count, uidValidity: uidValidity))
         var answer = ""
