@@ -214,7 +214,7 @@ public struct SessionSummary: Sendable, Equatable {
 }
 
 /// What QUIT did with the DELE'd messages, as the summary line says it.
-public enum RetentionOutcome: String, Sendable, Equatable {
+public enum RetentionOutcome: String, Sendable, Equatable, CaseIterable {
     /// Nothing was DELE'd (or the session ended without QUIT).
     case none
     case expunged

@@ -106,8 +106,11 @@ public enum AuthHTTP {
         /// Feeds bytes; returns the answer once the head is complete (or broken).
         public mutating func append(_ bytes: some Collection<UInt8>) -> Answer? {
             guard answer == nil else { return answer }
+            // Only the new bytes (and the three before them) can complete the blank line: a head fed
+            // in many small pieces is scanned once, not once per piece.
+            let from = Swift.max(0, buffer.count - 3)
             buffer.append(contentsOf: bytes)
-            if let end = Self.headEnd(buffer) {
+            if let end = Self.headEnd(buffer, from: from) {
                 answer = Self.parse(buffer[..<end])
             } else if buffer.count > Self.maxHeadBytes {
                 answer = .invalid("answer head larger than \(Self.maxHeadBytes) bytes")
@@ -123,9 +126,9 @@ public enum AuthHTTP {
             return result
         }
 
-        static func headEnd(_ bytes: [UInt8]) -> Int? {
-            guard bytes.count >= 4 else { return nil }
-            for index in 0...(bytes.count - 4) where bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D && bytes[index + 3] == 0x0A {
+        static func headEnd(_ bytes: [UInt8], from start: Int = 0) -> Int? {
+            guard bytes.count >= 4, start <= bytes.count - 4 else { return nil }
+            for index in start...(bytes.count - 4) where bytes[index] == 0x0D && bytes[index + 1] == 0x0A && bytes[index + 2] == 0x0D && bytes[index + 3] == 0x0A {
                 return index
             }
             return nil

@@ -57,7 +57,8 @@ struct ServerMetrics: Sendable {
                                            .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30)]
 
     /// Retention outcomes that count deleted messages (the summary's `retention`; "none" deletes nothing).
-    static let retentionActions: Set<String> = ["expunged", "moved", "flagged", "kept", "failed"]
+    /// The `action` label values: every retention outcome but `none` (nothing was deleted).
+    static let retentionActions = RetentionOutcome.allCases.filter { $0 != .none }
 
     private func counter(_ name: String, _ dimensions: [(String, String)] = []) -> Counter {
         Counter(label: name, dimensions: dimensions, factory: factory)
@@ -75,7 +76,7 @@ struct ServerMetrics: Sendable {
         counter(Name.authPenalties).increment(by: 0)
         counter(Name.retrievedMessages).increment(by: 0)
         counter(Name.retrievedBytes).increment(by: 0)
-        for action in Self.retentionActions.sorted() { counter(Name.deletedMessages, [("action", action)]).increment(by: 0) }
+        for action in Self.retentionActions { counter(Name.deletedMessages, [("action", action.rawValue)]).increment(by: 0) }
         for listener in listeners {
             Meter(label: Name.sessionsOpen, dimensions: [("listener", listener)], factory: factory).set(0)
             counter(Name.clientTLSHandshakeFailures, [("listener", listener)]).increment(by: 0)
@@ -108,7 +109,7 @@ struct ServerMetrics: Sendable {
             counter(Name.retrievedMessages).increment(by: summary.retrieved)
             counter(Name.retrievedBytes).increment(by: Int64(clamping: summary.retrievedBytes))
         }
-        if summary.deleted > 0, Self.retentionActions.contains(summary.retention.rawValue) {
+        if summary.deleted > 0, Self.retentionActions.contains(summary.retention) {
             counter(Name.deletedMessages, [("action", summary.retention.rawValue)]).increment(by: summary.deleted)
         }
     }
